@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The framed protocol between postern processes (DESIGN.md "Talking
+ * between processes", STYLE R17).
+ *
+ * A frame is a 12-byte header, all integers big-endian:
+ *	u16 type	an IPC_* value of ipc_types.h
+ *	u16 flags	IPC_F_FD: exactly one descriptor rides along
+ *	u32 len		length of the body that follows
+ *	u32 peer_id	the sender's request or session id, echoed in replies
+ * and a body of fields, each:
+ *	u8  key length (1..IPC_KEY_MAX), key bytes [a-z0-9_-]
+ *	u32 value length, value bytes (any bytes; strings carry no NUL)
+ * A key may repeat (lists); getters return the first.  The receiver
+ * checks len against its maximum before it reads the body, and checks
+ * every field as if it came from the network.  A descriptor travels with
+ * the first byte of its frame by SCM_RIGHTS.
+ */
+#ifndef POSTERN_IPC_H
+#define POSTERN_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "compat.h"
+#include "ipc_types.h"
+
+#define IPC_HEADER_SIZE	12
+#define IPC_KEY_MAX	32
+#define IPC_F_FD	0x0001
+#define IPC_F_ALL	(IPC_F_FD)
+
+struct ipc_msg {
+	uint16_t	 type;
+	uint16_t	 flags;
+	uint32_t	 peer_id;
+	struct buf	*body;		/* encoded fields */
+	int		 fd;		/* received or to send; -1 if none */
+};
+
+/* A new message to build; body limit is IPC_MAX_BUILD. */
+#define IPC_MAX_BUILD	(64 * 1024 * 1024)
+struct ipc_msg *ipc_msg_new(uint16_t type, uint32_t peer_id);
+/* Frees *mp and closes its fd if any; NULL allowed; sets *mp = NULL. */
+void	 ipc_msg_free(struct ipc_msg **mp);
+
+/* Builders: panic on a bad key (a code bug); exit on out of memory. */
+void	 ipc_add_str(struct ipc_msg *m, const char *key, const char *val);
+void	 ipc_add_data(struct ipc_msg *m, const char *key, const void *data,
+	    size_t len);
+void	 ipc_add_u64(struct ipc_msg *m, const char *key, uint64_t val);
+
+/*
+ * Getters.  Each returns 0, or -1 when the field is missing or invalid:
+ * a string longer than max or holding a NUL or control byte other than
+ * tab; a number not all digits or above max.  The returned pointers point
+ * into m (str is NUL-terminated copy owned by m) and live as long as m.
+ */
+int	 ipc_get_str(struct ipc_msg *m, const char *key, size_t max,
+	    const char **val_r) ATTR_WUR;
+int	 ipc_get_data(struct ipc_msg *m, const char *key, size_t max,
+	    const uint8_t **data_r, size_t *len_r) ATTR_WUR;
+int	 ipc_get_u64(struct ipc_msg *m, const char *key, uint64_t max,
+	    uint64_t *val_r) ATTR_WUR;
+bool	 ipc_has(const struct ipc_msg *m, const char *key);
+/*
+ * Iterates over all fields: *cursor starts at 0.  Returns 1 with the next
+ * field, 0 at the end, -1 if the body is malformed.
+ */
+int	 ipc_next_field(const struct ipc_msg *m, size_t *cursor,
+	    const char **key_r, size_t *key_len_r, const uint8_t **val_r,
+	    size_t *val_len_r);
+
+/*
+ * Decodes one frame from data (the wire bytes).  Returns 1 with a new
+ * message in *m_r and the bytes used in *used_r; 0 when more bytes are
+ * needed; -1 with *error_r when the frame is invalid (unknown flags, len
+ * above max, malformed fields).  The fd of the result is -1: the
+ * transport attaches descriptors.  This is what the fuzzer drives.
+ */
+int	 ipc_decode(const uint8_t *data, size_t len, size_t max,
+	    struct ipc_msg **m_r, size_t *used_r, const char **error_r);
+/* Appends the frame of m (header and body) to out. */
+void	 ipc_encode(const struct ipc_msg *m, struct buf *out);
+
+/* ---- Blocking use (postctl, tests, simple clients) ------------------ */
+
+/* Connects to a Unix stream socket. Returns the fd or -1 (*error_r). */
+int	 ipc_connect(const char *path, const char **error_r);
+/*
+ * Sends m (and fd when fd != -1: the frame then carries IPC_F_FD).  The
+ * caller keeps m and fd.  Returns 0 or -1 (*error_r).
+ */
+int	 ipc_write(int sock, const struct ipc_msg *m, int fd,
+	    const char **error_r) ATTR_WUR;
+/*
+ * Reads one frame, waiting at most timeout_ms (-1: forever).  Returns 1
+ * with *m_r, 0 on a clean end of stream before any byte of a frame, -1 on
+ * error or timeout (*error_r).  A descriptor that arrives with a frame
+ * that does not say IPC_F_FD, or more than one, is closed and is an error.
+ */
+int	 ipc_read(int sock, size_t max, int timeout_ms, struct ipc_msg **m_r,
+	    const char **error_r) ATTR_WUR;
+
+/* ---- Event-driven use (daemons, libevent) --------------------------- */
+
+struct event_base;
+struct ipc_conn;
+
+/*
+ * Called for each complete message; the handler owns m.  Return 0 to go
+ * on, -1 to close the connection (the close callback then runs).
+ */
+typedef int ipc_msg_cb(struct ipc_conn *c, struct ipc_msg *m, void *ctx);
+/* Called once when the connection closes (EOF, error, bad frame, limit). */
+typedef void ipc_close_cb(struct ipc_conn *c, const char *reason, void *ctx);
+
+/*
+ * Takes over fd (made non-blocking, closed on free).  max is the largest
+ * body accepted.  Frames are read and handled as they arrive; a malformed
+ * frame is logged with the peer name and closes the connection.
+ */
+struct ipc_conn *ipc_conn_new(struct event_base *base, int fd, size_t max,
+	    const char *peer_name, ipc_msg_cb *on_msg, ipc_close_cb *on_close,
+	    void *ctx);
+/* Closes and frees *cp; no callback runs; sets *cp = NULL. */
+void	 ipc_conn_free(struct ipc_conn **cp);
+/*
+ * Queues m for sending, with fd when fd != -1 (dup'd: the caller keeps
+ * its copy).  Returns 0, or -1 when the connection is already closed or
+ * its output queue exceeds its limit.
+ */
+int	 ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd);
+int	 ipc_conn_fd(const struct ipc_conn *c);
+const char *ipc_conn_peer(const struct ipc_conn *c);
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Dropping privileges, in one place and one order (DESIGN.md "Processes
+ * and privileges", STYLE R16): chroot, setgroups, setresgid, setresuid,
+ * PR_SET_NO_NEW_PRIVS, capabilities cleared with libcap except a named
+ * set, and then a check that it all took (getresuid/getresgid,
+ * cap_get_proc, no way back to root).
+ */
+#ifndef POSTERN_PRIV_H
+#define POSTERN_PRIV_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "compat.h"
+
+/* Capabilities a service may keep (keep_caps). */
+#define PRIV_CAP_SETUID		0x01
+#define PRIV_CAP_SETGID		0x02
+
+struct priv_target {
+	uid_t		 uid;
+	gid_t		 gid;
+	const char	*chroot;	/* NULL: none */
+	unsigned int	 keep_caps;	/* PRIV_CAP_* */
+};
+
+/*
+ * Looks up user (a name) and fills uid and primary gid.  Returns 1
+ * found, 0 no such user, -1 lookup failure (*error_r).
+ */
+int	priv_lookup_user(const char *user, uid_t *uid_r, gid_t *gid_r,
+	    const char **error_r) ATTR_WUR;
+int	priv_lookup_group(const char *group, gid_t *gid_r,
+	    const char **error_r) ATTR_WUR;
+/* Parses a keep_caps list ("setuid", "setgid"). Returns 0 or -1. */
+int	priv_parse_caps(char *const *names, unsigned int *caps_r,
+	    const char **error_r) ATTR_WUR;
+
+/* True when this process runs with root's effective uid. */
+bool	priv_is_root(void);
+
+/*
+ * Drops to t.  When the process is not root, only chdir/NO_NEW_PRIVS and
+ * the capability clearing apply (a user's own run: tests, the demo) and
+ * chroot is skipped: the caller logs that once.  Any failure is fatal
+ * (log_fatal): a process must never go on with more privilege than it
+ * was meant to have.
+ */
+void	priv_drop(const struct priv_target *t);
+/*
+ * Verifies the state after priv_drop: real, effective and saved ids are
+ * t's, no capability is effective or permitted except keep_caps, and
+ * NoNewPrivs is set.  Returns 0 or -1 (*error_r).
+ */
+int	priv_verify(const struct priv_target *t, const char **error_r) ATTR_WUR;
+
+#endif
