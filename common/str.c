@@ -41,8 +41,11 @@ parse_u64_n(const char *s, size_t len, uint64_t max, uint64_t *val_r)
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
 		d = (unsigned int)(s[i] - '0');
-		/* v * 10 + d > max, without overflowing. */
-		if (v > (max - d) / 10)
+		/*
+		 * v * 10 + d > max, without overflowing; d > max first, or
+		 * max - d would wrap and accept any single digit.
+		 */
+		if (d > max || v > (max - d) / 10)
 			return -1;
 		v = v * 10 + d;
 	}
