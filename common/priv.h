@@ -43,15 +43,21 @@ bool	priv_is_root(void);
 /*
  * Drops to t.  When the process is not root, only chdir/NO_NEW_PRIVS and
  * the capability clearing apply (a user's own run: tests, the demo) and
- * chroot is skipped: the caller logs that once.  Any failure is fatal
- * (log_fatal): a process must never go on with more privilege than it
- * was meant to have.
+ * chroot is skipped: the caller logs that once.  (The chdir is into
+ * t->chroot when set, so relative paths mean what they would in the
+ * chroot; keep_caps is ignored, a user has no capabilities to keep.)
+ * Any failure is fatal (log_fatal): a process must never go on with
+ * more privilege than it was meant to have.
  */
 void	priv_drop(const struct priv_target *t);
 /*
  * Verifies the state after priv_drop: real, effective and saved ids are
  * t's, no capability is effective or permitted except keep_caps, and
- * NoNewPrivs is set.  Returns 0 or -1 (*error_r).
+ * NoNewPrivs is set.  Returns 0 or -1 (*error_r).  After a priv_drop()
+ * that did not start as root the ids must be the ones it started with
+ * instead of t's.  As root it also checks the supplementary groups, the
+ * bounding set and that kept capabilities are really held; and unless
+ * CAP_SETUID is held (kept on purpose), that setuid(0) fails.
  */
 int	priv_verify(const struct priv_target *t, const char **error_r) ATTR_WUR;
 

@@ -41,7 +41,10 @@ int	table_parse_name(const char *name, const char *default_type,
 	    const char **type_r, char **file_r, const char **error_r) ATTR_WUR;
 /* True when this build supports the type. */
 bool	table_type_supported(const char *type);
-/* The compiled file's name for a type and source (caller frees). */
+/*
+ * The compiled file's name for a type (as table_parse_name() returns it;
+ * any other is a bug) and source (caller frees).
+ */
 char	*table_compiled_path(const char *type, const char *file);
 
 /*
@@ -60,7 +63,10 @@ void	table_close(struct table **tp);
 /*
  * Looks key up (folded to lower case).  Returns 1 with *value_r (valid
  * until the next call on t), 0 when absent, -1 on a temporary failure
- * (*error_r).  Reopens first when the compiled file was replaced.
+ * (*error_r).  Reopens first when the compiled file was replaced: every
+ * lookup stat()s it and compares st_dev, st_ino and st_mtim.  When the
+ * replacement cannot be opened (or the table was removed) the lookup is
+ * a temporary failure.
  */
 int	table_lookup(struct table *t, const char *key, const char **value_r,
 	    const char **error_r) ATTR_WUR;
