@@ -38,15 +38,25 @@ struct ipc_msg {
 	uint32_t	 peer_id;
 	struct buf	*body;		/* encoded fields */
 	int		 fd;		/* received or to send; -1 if none */
+
+	/* Private to ipc.c: the copies ipc_get_str() handed out. */
+	char		**strs;
+	size_t		 nstrs;
 };
 
-/* A new message to build; body limit is IPC_MAX_BUILD. */
+/*
+ * A new message to build; body limit is IPC_MAX_BUILD.  type must be a
+ * valid IPC_* value (else panic: a code bug).
+ */
 #define IPC_MAX_BUILD	(64 * 1024 * 1024)
 struct ipc_msg *ipc_msg_new(uint16_t type, uint32_t peer_id);
 /* Frees *mp and closes its fd if any; NULL allowed; sets *mp = NULL. */
 void	 ipc_msg_free(struct ipc_msg **mp);
 
-/* Builders: panic on a bad key (a code bug); exit on out of memory. */
+/*
+ * Builders: panic on a bad key or a body growing past IPC_MAX_BUILD (code
+ * bugs); exit on out of memory.  Numbers travel as decimal text.
+ */
 void	 ipc_add_str(struct ipc_msg *m, const char *key, const char *val);
 void	 ipc_add_data(struct ipc_msg *m, const char *key, const void *data,
 	    size_t len);
@@ -82,7 +92,10 @@ int	 ipc_next_field(const struct ipc_msg *m, size_t *cursor,
  */
 int	 ipc_decode(const uint8_t *data, size_t len, size_t max,
 	    struct ipc_msg **m_r, size_t *used_r, const char **error_r);
-/* Appends the frame of m (header and body) to out. */
+/*
+ * Appends the frame of m (header and body) to out, with m->flags as they
+ * are (m->fd is not looked at).  Panics when out's maximum is too small.
+ */
 void	 ipc_encode(const struct ipc_msg *m, struct buf *out);
 
 /* ---- Blocking use (postctl, tests, simple clients) ------------------ */
@@ -110,11 +123,16 @@ struct event_base;
 struct ipc_conn;
 
 /*
- * Called for each complete message; the handler owns m.  Return 0 to go
- * on, -1 to close the connection (the close callback then runs).
+ * Called for each complete message; the handler owns m (and m->fd) also
+ * when it returns -1.  Return 0 to go on, -1 to close the connection (the
+ * close callback then runs, with reason "closed by handler").
  */
 typedef int ipc_msg_cb(struct ipc_conn *c, struct ipc_msg *m, void *ctx);
-/* Called once when the connection closes (EOF, error, bad frame, limit). */
+/*
+ * Called once when the connection closes (EOF, error, bad frame, output
+ * limit); reason is valid during the call only.  After it nothing more is
+ * read or sent; the owner still calls ipc_conn_free().
+ */
 typedef void ipc_close_cb(struct ipc_conn *c, const char *reason, void *ctx);
 
 /*
@@ -125,12 +143,20 @@ typedef void ipc_close_cb(struct ipc_conn *c, const char *reason, void *ctx);
 struct ipc_conn *ipc_conn_new(struct event_base *base, int fd, size_t max,
 	    const char *peer_name, ipc_msg_cb *on_msg, ipc_close_cb *on_close,
 	    void *ctx);
-/* Closes and frees *cp; no callback runs; sets *cp = NULL. */
+/*
+ * Closes and frees *cp; no callback runs; sets *cp = NULL.  It may be
+ * called from inside the connection's own on_msg or on_close: the
+ * connection then stops at once (no further callback, nothing more read
+ * or sent) and its memory is released when that callback returns.
+ */
 void	 ipc_conn_free(struct ipc_conn **cp);
 /*
  * Queues m for sending, with fd when fd != -1 (dup'd: the caller keeps
- * its copy).  Returns 0, or -1 when the connection is already closed or
- * its output queue exceeds its limit.
+ * its copy).  Returns 0, or -1 when the connection is already closed,
+ * the descriptor cannot be duplicated (logged), or the output queue would
+ * exceed its limit of 4 * (IPC_HEADER_SIZE + max) bytes: a peer that
+ * reads nothing is broken, so the connection then also closes, with
+ * on_close called from the event loop (never from inside this call).
  */
 int	 ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd);
 int	 ipc_conn_fd(const struct ipc_conn *c);
