@@ -36,6 +36,14 @@
 #define CONF_FILE_NAME		"postern.conf"
 #define CONF_MAX_FILE_SIZE	(1024 * 1024)
 #define CONF_MAX_ERRORS		100
+#define CONF_MAX_LINE_LENGTH	(64 * 1024)	/* a line, its LF excluded */
+#define CONF_MAX_SERVICES	1000		/* built-in and declared */
+
+/* A name set in the file and the line that set it (postctl config -n). */
+struct conf_origin {
+	char		*name;		/* "name" or "SERVICE.setting" */
+	unsigned int	 line;
+};
 
 /* One service of the master's table (built in or declared in the file). */
 struct conf_service {
@@ -64,6 +72,8 @@ struct postern_config {
 #include "conf_defs.def"
 	struct conf_service *services;	/* built-ins first, then declared */
 	size_t	 nservices;
+	struct conf_origin *origins;	/* names set in the file, file order */
+	size_t	 norigins;
 };
 
 /* The one configuration of this process (STYLE R14); set at start. */
@@ -132,6 +142,31 @@ const struct conf_service *conf_service_find(const struct postern_config *c,
 char	*conf_value_str(const struct postern_config *c, const char *name);
 /* The defaults-table row of a name (global or "SERVICE.setting"), or NULL. */
 const struct conf_def *conf_def_find(const char *name);
+/*
+ * The line of the file that set name (global or "SERVICE.setting"), or 0
+ * when the file does not set it (a default or a built-in value).
+ */
+unsigned int conf_origin_line(const struct postern_config *c, const char *name);
+/* True when name is a service name: [a-z0-9-]{1,CONF_SERVICE_NAME_MAX}. */
+bool	conf_service_name_valid(const char *name);
+
+/*
+ * One entry of a service's listen list (conf_defs.def): "[role=]HOST:PORT",
+ * "[role=][V6]:PORT" (TCP: inet is true and addr is the text for
+ * net_parse_inet()) or "[role=]PATH" (a Unix socket: addr is the path as
+ * written, relative to queue_directory unless absolute).  role is "" when
+ * the entry names none.  conf_parse() has already checked every entry of
+ * a configuration it returns.
+ */
+struct conf_listen {
+	char	*role;
+	bool	 inet;
+	char	*addr;
+};
+/* Returns 0 (free l_r with conf_listen_deinit), or -1 with *error_r. */
+int	conf_listen_parse(const char *entry, struct conf_listen *l_r,
+	    const char **error_r) ATTR_WUR;
+void	conf_listen_deinit(struct conf_listen *l);
 
 /*
  * Parsers of one value of each type (also used by other modules for their
