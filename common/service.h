@@ -24,10 +24,12 @@
 #define POSTERN_SERVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 #include "compat.h"
 #include "conf.h"
+#include "priv.h"
 
 #define SERVICE_STATUS_FD	3
 #define SERVICE_LISTEN_FD	4
@@ -70,6 +72,8 @@ const struct conf_service *service_conf(const struct service *sv);
 const char *service_name(const struct service *sv);
 void	service_set_ctx(struct service *sv, void *ctx);
 void	*service_ctx(const struct service *sv);
+/* The arguments after the options (from SERVICE.args). */
+char	*const *service_args(const struct service *sv, int *argc_r);
 /* True after SIGTERM: the process is finishing its sessions. */
 bool	service_stopping(const struct service *sv);
 
@@ -77,5 +81,16 @@ bool	service_stopping(const struct service *sv);
 void	service_client_opened(struct service *sv);
 void	service_client_closed(struct service *sv);
 unsigned int service_clients(const struct service *sv);
+
+/*
+ * The privilege target of a service: its user (mail_owner when empty) and
+ * chroot ("no", "queue", "empty" = data_directory/empty, or a path, copied
+ * into chroot_buf).  Returns 0, or -1 with *error_r (unknown user, path
+ * too long).  Used by the master to check a service before it starts it
+ * and by the service itself to drop.
+ */
+int	service_priv_target(const struct postern_config *c,
+	    const struct conf_service *s, struct priv_target *t_r,
+	    char *chroot_buf, size_t chroot_size, const char **error_r) ATTR_WUR;
 
 #endif
