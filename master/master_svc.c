@@ -202,31 +202,31 @@ listener_get(struct master *m, const struct postern_config *c,
     const char *entry, char **role_r, char **addr_r, const char **error_r)
 {
 	struct master_listener	*l;
-	const char		*eq, *addr;
+	struct conf_listen	 cl;
 	char			*key, *path = NULL;
 	int			 fd;
 
-	/* A role is [a-z0-9_-] before "="; conf.c has checked the syntax. */
-	eq = strchr(entry, '=');
-	*role_r = eq != NULL ? xstrndup(entry, (size_t)(eq - entry)) :
-	    xstrdup("");
-	addr = eq != NULL ? eq + 1 : entry;
-	if (addr[0] == '/' || strchr(addr, ':') == NULL) {
-		path = addr[0] == '/' ? xstrdup(addr) :
-		    xasprintf("%s/%s", c->queue_directory, addr);
+	/* The same split that conf.c checked the entry with. */
+	if (conf_listen_parse(entry, &cl, error_r) == -1)
+		return NULL;
+	*role_r = xstrdup(cl.role != NULL ? cl.role : "");
+	if (!cl.inet) {
+		path = cl.addr[0] == '/' ? xstrdup(cl.addr) :
+		    xasprintf("%s/%s", c->queue_directory, cl.addr);
 		key = xasprintf("unix:%s", path);
 		*addr_r = xstrdup(path);
 	} else {
-		key = xasprintf("inet:%s", addr);
-		*addr_r = xstrdup(addr);
+		key = xasprintf("inet:%s", cl.addr);
+		*addr_r = xstrdup(cl.addr);
 	}
+	conf_listen_deinit(&cl);
 	if ((l = listener_find(m, key)) != NULL) {
 		free(key);
 		free(path);
 		return l;
 	}
 	fd = path != NULL ? listener_bind_unix(path, error_r) :
-	    listener_bind_inet(addr, error_r);
+	    listener_bind_inet(*addr_r, error_r);
 	if (fd == -1) {
 		free(key);
 		free(path);
@@ -572,7 +572,7 @@ svc_new(struct master *m, const struct postern_config *c,
 	env = buf_new(256, 64 * 1024);
 	desc = buf_new(256, 64 * 1024);
 	for (i = 0; i < svc->nlis; i++) {
-		char *role, *addr;
+		char *role = NULL, *addr = NULL;
 
 		svc->lis[i] = listener_get(m, c, cs->listen[i], &role, &addr,
 		    error_r);
