@@ -44,6 +44,8 @@
 
 /* Where start-up failures go: stderr, or the pipe to the waiting parent. */
 static int master_report_fd = STDERR_FILENO;
+/* The pid file once we hold its lock, to remove it if start-up fails. */
+static const char *master_locked_pid_path;
 
 static void ATTR_NORETURN ATTR_PRINTF(1, 2)
 master_startup_fail(const char *fmt, ...)
@@ -60,6 +62,8 @@ master_startup_fail(const char *fmt, ...)
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	log_error("%s", line);
+	if (master_locked_pid_path != NULL)
+		(void)unlink(master_locked_pid_path);
 	line[n++] = '\n';
 	/* Nowhere else to report a failed report: the log has it. */
 	if (file_write_all(master_report_fd, "postern-master: ", 16) == 0)
@@ -178,6 +182,7 @@ master_pidfile(struct master *m)
 	    pwrite(fd, text, (size_t)n, 0) != n || fsync(fd) == -1)
 		master_startup_fail("%s: %m", m->pid_path);
 	m->pid_fd = fd;
+	master_locked_pid_path = m->pid_path;
 }
 
 static void
@@ -425,8 +430,11 @@ main(int argc, char *argv[])
 	conf_errors_deinit(&errs);
 	cfg = m.config;
 
-	if (!foreground)
+	if (!foreground) {
 		master_daemonize();
+		/* Children must not hold the caller's terminal or pipe. */
+		master_detach_stdio();
+	}
 	master_open_log(cfg);
 	log_set_debug(m.debug || cfg->log_debug);
 	signal(SIGPIPE, SIG_IGN);
@@ -460,7 +468,6 @@ main(int argc, char *argv[])
 			log_warning("cannot tell the parent we started: %m");
 		close(master_report_fd);
 		master_report_fd = STDERR_FILENO;
-		master_detach_stdio();
 	}
 
 	if (event_base_dispatch(m.base) == -1)

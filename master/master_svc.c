@@ -552,12 +552,14 @@ svc_new(struct master *m, const struct postern_config *c,
 	svc->process_limit = cs->process_limit;
 
 	nargs = conf_list_count(cs->args);
-	svc->argv = xcalloc(nargs + 4, sizeof(*svc->argv));
+	/* "--" keeps the service's own arguments apart from our options. */
+	svc->argv = xcalloc(nargs + 5, sizeof(*svc->argv));
 	svc->argv[0] = xstrdup(svc->program);
 	svc->argv[1] = xstrdup("-c");
 	svc->argv[2] = xstrdup(m->conf_dir);
+	svc->argv[3] = xstrdup("--");
 	for (i = 0; i < nargs; i++)
-		svc->argv[3 + i] = xstrdup(cs->args[i]);
+		svc->argv[4 + i] = xstrdup(cs->args[i]);
 
 	svc->nlis = conf_list_count(cs->listen);
 	if (svc->nlis > SERVICE_MAX_LISTENERS) {
@@ -764,7 +766,11 @@ proc_exited(struct master_proc *p, int status)
 	}
 	if (svc->retired || p->stopping)
 		return;
-	if (abnormal && ran < (time_t)cfg->master_crash_window) {
+	/*
+	 * A process that dies soon after it started, crashing or not, would
+	 * be restarted in a tight loop: back off instead.
+	 */
+	if (ran < (time_t)cfg->master_crash_window) {
 		if (svc->backoff == 0)
 			svc->backoff = cfg->master_backoff_min;
 		else if (svc->backoff < cfg->master_backoff_max / 2)
@@ -772,9 +778,10 @@ proc_exited(struct master_proc *p, int status)
 		else
 			svc->backoff = cfg->master_backoff_max;
 		svc->next_start = now + svc->backoff;
-		log_warning("service %s: crashing in a loop; next start in %u s",
-		    svc->name, svc->backoff);
-	} else if (!abnormal || ran >= (time_t)cfg->master_crash_window)
+		log_warning("service %s: %s in a loop; next start in %u s",
+		    svc->name, abnormal ? "crashing" : "exiting at once",
+		    svc->backoff);
+	} else
 		svc->backoff = 0;
 }
 
@@ -854,5 +861,17 @@ master_svc_status(struct master *m, struct ipc_conn *c, uint32_t peer_id)
 				ipc_msg_free(&msg);
 			}
 		}
+	}
+	for (i = 0; i < cfg->nservices; i++) {
+		if (cfg->services[i].enable)
+			continue;
+		msg = ipc_msg_new(IPC_CTL_STATUS_SVC, peer_id);
+		ipc_add_str(msg, "service", cfg->services[i].name);
+		ipc_add_str(msg, "state", "disabled");
+		ipc_add_str(msg, "listen", "");
+		ipc_add_u64(msg, "processes", 0);
+		ipc_add_u64(msg, "backoff", 0);
+		(void)ipc_conn_send(c, msg, -1);
+		ipc_msg_free(&msg);
 	}
 }
