@@ -66,6 +66,7 @@ struct status_proc {
 	uint64_t	 pid;
 	uint64_t	 started;
 	uint64_t	 clients;
+	size_t		 svc;		/* index of the record it followed */
 	bool		 printed;
 };
 
@@ -572,6 +573,8 @@ status_add_proc(struct status *st, struct ipc_msg *m)
 	p->started = started;
 	p->clients = clients;
 	p->printed = false;
+	/* The master sends each service's processes right after it. */
+	p->svc = st->nsvcs > 0 ? st->nsvcs - 1 : SIZE_MAX;
 	return 0;
 }
 
@@ -685,13 +688,14 @@ status_print(struct status *st)
 		s = &st->svcs[i];
 		any = false;
 		for (j = 0; j < st->nprocs; j++) {
-			if (!st->procs[j].printed &&
+			if (!st->procs[j].printed && st->procs[j].svc == i &&
 			    strcmp(st->procs[j].service, s->name) == 0) {
 				status_print_proc(&st->procs[j], s->state, now);
 				any = true;
 			}
 		}
-		if (any)
+		/* A retired generation whose last process is gone: nothing to say. */
+		if (any || strcmp(s->state, "stopping") == 0)
 			continue;
 		if (strcmp(s->state, "backoff") == 0 && s->backoff > 0)
 			(void)snprintf(state, sizeof(state),
