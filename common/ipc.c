@@ -1292,6 +1292,18 @@ ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd)
 }
 
 int
+ipc_conn_flush(struct ipc_conn *c)
+{
+	const char	*error;
+
+	if (c->closed)
+		return -1;
+	if (ipc_conn_write(c, &error) == -1)
+		return -1;
+	return evbuffer_get_length(c->out) == 0 ? 0 : 1;
+}
+
+int
 ipc_conn_fd(const struct ipc_conn *c)
 {
 	return c->fd;

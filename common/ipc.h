@@ -159,6 +159,12 @@ void	 ipc_conn_free(struct ipc_conn **cp);
  * on_close called from the event loop (never from inside this call).
  */
 int	 ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd);
+/*
+ * Writes what the socket takes now, without waiting (before a process
+ * exits, so that a last reply is not lost).  Returns 0 when the output is
+ * empty, 1 when some is left, -1 when the connection is closed or failed.
+ */
+int	 ipc_conn_flush(struct ipc_conn *c);
 int	 ipc_conn_fd(const struct ipc_conn *c);
 const char *ipc_conn_peer(const struct ipc_conn *c);
 

@@ -226,6 +226,9 @@ master_ctl_close(struct master *m)
 	}
 	while ((cc = m->ctl_conns) != NULL) {
 		m->ctl_conns = cc->next;
+		/* The answer to a STOP may still be queued. */
+		if (!cc->dead)
+			(void)ipc_conn_flush(cc->c);
 		ipc_conn_free(&cc->c);
 		free(cc);
 	}

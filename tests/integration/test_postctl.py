@@ -131,6 +131,23 @@ def test_start_releases_its_output(make_instance):
                  "master or its processes hold it")
 
 
+def test_stop_without_services(make_instance):
+    """A master with no service at all (the demo before any daemon exists)
+    still answers stop before it exits."""
+    inst = make_instance()
+    r = inst.start_postctl()
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    pid = inst.master_pid
+    assert pid and ph.pid_alive(pid)
+    r = inst.postctl("status")
+    assert r.returncode == 0 and status_rows(r.stdout) == [], r.stdout
+    r = inst.postctl("stop")
+    assert r.returncode == 0, r.stderr
+    assert "stopped" in r.stdout + r.stderr
+    ph.wait_for(lambda: not ph.pid_alive(pid), 10, "the master to exit")
+    assert not inst.pidfile.exists()
+
+
 def test_start_when_running(started):
     r = started.postctl("start")
     assert r.returncode == 1
