@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	1
+#define IPC_PROTOCOL_VERSION	2
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -16,7 +16,7 @@ enum ipc_type {
 	IPC_OK,			/* reply: optional text */
 
 	/* child -> master over the status channel (fd 3) */
-	IPC_MASTER_STATUS,	/* clients, full (0/1) */
+	IPC_MASTER_STATUS,	/* clients, full (0/1), idle (1: may I exit?) */
 
 	/* postctl -> master over run_directory/master.ctl */
 	IPC_CTL_STATUS,		/* -> IPC_CTL_STATUS_PROC*, then IPC_OK */

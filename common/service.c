@@ -165,9 +165,12 @@ service_priv_target(const struct postern_config *c,
 	return 0;
 }
 
-/* Tells the master how many clients we have and whether we are full. */
+/*
+ * Tells the master how many clients we have and whether we are full;
+ * idle says we have had none for idle_exit and offer to exit.
+ */
 static void
-service_report(struct service *sv)
+service_report_idle(struct service *sv, bool idle)
 {
 	struct ipc_msg	*m;
 	bool		 full;
@@ -178,10 +181,18 @@ service_report(struct service *sv)
 	m = ipc_msg_new(IPC_MASTER_STATUS, 0);
 	ipc_add_u64(m, "clients", sv->clients);
 	ipc_add_u64(m, "full", full ? 1 : 0);
+	if (idle)
+		ipc_add_u64(m, "idle", 1);
 	if (ipc_conn_send(sv->status, m, -1) == -1)
 		log_warning("cannot report status to the master");
 	ipc_msg_free(&m);
 	sv->reported_full = full;
+}
+
+static void
+service_report(struct service *sv)
+{
+	service_report_idle(sv, false);
 }
 
 static void
@@ -308,8 +319,19 @@ service_on_idle(evutil_socket_t fd, short what, void *arg)
 {
 	struct service *sv = arg;
 
-	if (sv->clients == 0)
+	if (sv->clients != 0)
+		return;
+	/*
+	 * Only the master knows whether more than process_min processes
+	 * run: offer to exit, and it answers with SIGTERM if we may.  Ask
+	 * again after each idle period.  Without a master, just go.
+	 */
+	if (sv->status == NULL || sv->status_gone) {
 		service_stop(sv, "idle");
+		return;
+	}
+	service_report_idle(sv, true);
+	service_idle_arm(sv);
 }
 
 static int

@@ -287,12 +287,15 @@ master_svc_close_all_listeners(struct master *m)
 static int
 proc_status_msg(struct ipc_conn *c, struct ipc_msg *msg, void *ctx)
 {
-	struct master_proc	*p = ctx;
-	uint64_t		 clients, full;
+	struct master_proc	*p = ctx, *q;
+	uint64_t		 clients, full, idle = 0;
+	unsigned int		 running = 0;
 
 	if (msg->type != IPC_MASTER_STATUS ||
 	    ipc_get_u64(msg, "clients", UINT32_MAX, &clients) == -1 ||
-	    ipc_get_u64(msg, "full", 1, &full) == -1) {
+	    ipc_get_u64(msg, "full", 1, &full) == -1 ||
+	    (ipc_has(msg, "idle") &&
+	    ipc_get_u64(msg, "idle", 1, &idle) == -1)) {
 		log_warning("service %s: process %ld sent a malformed status "
 		    "message (type %u)", p->svc->name, (long)p->pid, msg->type);
 		ipc_msg_free(&msg);
@@ -301,6 +304,17 @@ proc_status_msg(struct ipc_conn *c, struct ipc_msg *msg, void *ctx)
 	ipc_msg_free(&msg);
 	p->clients = (unsigned int)clients;
 	p->full = full != 0;
+	/* An idle process may go while more than process_min remain. */
+	if (idle != 0 && p->clients == 0 && !p->stopping) {
+		for (q = p->svc->procs; q != NULL; q = q->next)
+			running += q->stopping ? 0 : 1;
+		if (running > p->svc->process_min) {
+			log_debug("service %s: process %ld idle; stopping it",
+			    p->svc->name, (long)p->pid);
+			p->stopping = true;
+			(void)kill(p->pid, SIGTERM);
+		}
+	}
 	svc_update(p->svc);
 	return 0;
 }

@@ -45,7 +45,7 @@ def test_starts_service_with_listener(instance):
     assert b"POSTERN_SERVICE=test" in env
     assert f"POSTERN_LISTENERS=|127.0.0.1:{instance.port}".encode() in env
     argv = ph.proc_cmdline(c.pid)
-    assert argv[1:3] == ["-c", str(instance.etc)]
+    assert argv[1:4] == ["-c", str(instance.etc), "--"]
     assert instance.read_pidfile() == instance.master_pid
 
 
@@ -240,6 +240,45 @@ def test_process_min(make_instance):
     kids = ph.wait_for(lambda: len(inst.children()) == 2 and inst.children(),
                        5, "two test service processes")
     assert len(kids) == 2
+
+
+def test_starts_on_demand(make_instance):
+    """process_min = 0: nothing runs until a client connects."""
+    port = ph.free_port()
+    inst = make_instance({"test": {"listen": [f"127.0.0.1:{port}"],
+                                   "process_min": 0}})
+    inst.start(wait=False)
+    ph.wait_for(lambda: inst.pidfile.exists(), 5, "the master's pid file")
+    time.sleep(0.5)
+    assert inst.children() == []
+    with ph.connect_service(addr(port)) as c:
+        assert c.pid in inst.children()
+        assert c.cmd("ping") == f"pong {c.pid}"
+
+
+def test_idle_exit_above_process_min(make_instance):
+    """An idle process exits after idle_exit only while more than
+    process_min run; the last one stays with process_min = 1."""
+    port = ph.free_port()
+    inst = make_instance({"test": {"listen": [f"127.0.0.1:{port}"],
+                                   "client_limit": 1, "process_limit": 2,
+                                   "idle_exit": "1s"}})
+    inst.start()
+    first = ph.connect_service(addr(port))
+    try:
+        ph.wait_for(lambda: len(inst.children()) == 2, 5,
+                    "a second process once the first is full")
+    finally:
+        first.close()
+    # Both idle now: one may go, the other stays (process_min = 1).
+    ph.wait_for(lambda: len(inst.children()) == 1, 10,
+                "an idle process to exit")
+    time.sleep(2.5)
+    assert len(inst.children()) == 1
+    assert "backing off" not in inst.log_text()
+    assert "in a loop" not in inst.log_text()
+    with ph.connect_service(addr(port)) as c:
+        assert c.cmd("ping") == f"pong {c.pid}"
 
 
 def test_starts_more_processes_when_full(make_instance):
