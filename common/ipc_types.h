@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	2
+#define IPC_PROTOCOL_VERSION	3
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -24,6 +24,31 @@ enum ipc_type {
 	IPC_CTL_STATUS_SVC,	/* master -> postctl: service, state, backoff, listen */
 	IPC_CTL_RELOAD,		/* -> IPC_OK or IPC_ERROR text */
 	IPC_CTL_STOP,		/* -> IPC_OK; the master then stops */
+
+	/*
+	 * authd, socket private/auth (smtpd, imap-login, pop3-login).
+	 * peer_id names one SASL exchange of the client's; SASL payloads
+	 * travel decoded (raw bytes), base64 stays in the protocol daemons.
+	 */
+	IPC_AUTH_BEGIN,		/* -> authd: mech, service, client (IP), secured (0/1),
+				   [resp: initial response, may be empty] */
+	IPC_AUTH_CONTINUE,	/* authd -> : challenge; -> authd: resp */
+	IPC_AUTH_ABORT,		/* -> authd: the client cancelled ("*") */
+	IPC_AUTH_RESULT,	/* authd -> : result (ok|fail|tempfail), [user, token]
+				   on ok, [text] for the log */
+
+	/* authd, socket private/auth-userdb (mail processes, delivery) */
+	IPC_TOKEN_REDEEM,	/* -> authd: token, service */
+	IPC_USER_LOOKUP,	/* -> authd: user */
+	IPC_USER_RESULT,	/* authd -> : result (ok|notfound|fail|tempfail),
+				   user, maildir, quota (bytes, 0 none) */
+
+	/* authd, both sockets (smtpd at RCPT, the queue manager) */
+	IPC_RCPT_LOOKUP,	/* -> authd: rcpt, client (IP), authenticated (0/1) */
+	IPC_RCPT_RESULT,	/* authd -> : result (local|remote|unknown|tempfail),
+				   relay (0/1, remote), deliver (repeated: local
+				   users), forward (repeated: remote addresses),
+				   [text] */
 
 	IPC_TYPE_MAX
 };

@@ -28,6 +28,7 @@ BUILDDIR = Path(os.environ.get("POSTERN_BUILDDIR") or REPO / "build").resolve()
 MASTER = BUILDDIR / "master" / "postern-master"
 POSTCTL = BUILDDIR / "postctl" / "postctl"
 TEST_SERVICE = BUILDDIR / "tests" / "test-service"
+AUTHD = BUILDDIR / "authd" / "postern-authd"
 
 # Bounds of the waits (seconds).
 START_TIMEOUT = 10.0
@@ -216,6 +217,10 @@ def port_refuses(port):
 
 # ---- an instance ---------------------------------------------------------
 
+# The CONF_SERVICE rows of common/conf_defs.def.
+BUILTIN_SERVICES = ("authd",)
+
+
 class Instance:
     """One postern instance in its own folder.
 
@@ -251,6 +256,7 @@ class Instance:
             d.mkdir(parents=True, exist_ok=True)
         for name, target in (("postern-master", MASTER),
                              ("test-service", TEST_SERVICE),
+                             ("postern-authd", AUTHD),
                              ("postctl", POSTCTL)):
             link = self.libexec / name
             if not link.is_symlink():
@@ -299,9 +305,15 @@ class Instance:
             f"master_stop_timeout = {self.stop_timeout}s",
             "ipc_timeout = 10s",
         ]
+        # Built-in services stay off unless a test configures them, so
+        # that each test sees only the processes it asked for.
+        for name in BUILTIN_SERVICES:
+            if name not in self.services:
+                lines.append(f"{name}.enable = no")
         for name, settings in self.services.items():
             settings = dict(settings)
-            settings.setdefault("program", "test-service")
+            if name not in BUILTIN_SERVICES:
+                settings.setdefault("program", "test-service")
             for key, value in settings.items():
                 if isinstance(value, (list, tuple)):
                     value = ", ".join(str(v) for v in value)
