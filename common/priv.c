@@ -77,80 +77,108 @@ priv_nss_not_found(int rc)
 	return rc == 0 || rc == ENOENT || rc == ESRCH;
 }
 
-int
-priv_lookup_user(const char *user, uid_t *uid_r, gid_t *gid_r,
-    const char **error_r)
+/*
+ * One NSS lookup: calls get (an adapter around getpwnam_r/getgrnam_r)
+ * with a buffer that grows on ERANGE up to PRIV_NSS_BUF_MAX.  Returns 1
+ * found (*buf_r holds the strings ent points into; the caller frees it),
+ * 0 not found, -1 (*error_r).
+ */
+typedef int priv_nss_get(const char *name, void *ent, char *buf, size_t size,
+    bool *found_r);
+
+static int
+priv_nss_lookup(const char *what, const char *name, int size_name,
+    priv_nss_get *get, void *ent, char **buf_r, const char **error_r)
 {
-	struct passwd pw, *res = NULL;
 	size_t	 size;
 	char	*buf = NULL;
+	bool	 found = false;
 	int	 rc;
 
-	size = priv_nss_buf_size(_SC_GETPW_R_SIZE_MAX);
+	size = priv_nss_buf_size(size_name);
 	for (;;) {
 		buf = xreallocarray(buf, size, 1);
-		rc = getpwnam_r(user, &pw, buf, size, &res);
+		rc = get(name, ent, buf, size, &found);
 		if (rc == EINTR)
 			continue;
 		if (rc != ERANGE)
 			break;
 		if (size >= PRIV_NSS_BUF_MAX) {
 			free(buf);
-			*error_r = error_fmt("user %s: passwd entry larger than "
-			    "%d bytes", user, PRIV_NSS_BUF_MAX);
+			*error_r = error_fmt("%s %s: entry larger than %d bytes",
+			    what, name, PRIV_NSS_BUF_MAX);
 			return -1;
 		}
 		size *= 2;
 	}
-	if (rc == 0 && res != NULL) {
-		*uid_r = pw.pw_uid;
-		*gid_r = pw.pw_gid;
-		free(buf);
+	if (rc == 0 && found) {
+		*buf_r = buf;
 		return 1;
 	}
 	free(buf);
 	if (priv_nss_not_found(rc))
 		return 0;
 	errno = rc;
-	*error_r = error_fmt("look up user %s: %m", user);
+	*error_r = error_fmt("look up %s %s: %m", what, name);
 	return -1;
+}
+
+static int
+priv_getpwnam(const char *name, void *ent, char *buf, size_t size,
+    bool *found_r)
+{
+	struct passwd	*res = NULL;
+	int		 rc;
+
+	rc = getpwnam_r(name, ent, buf, size, &res);
+	*found_r = res != NULL;
+	return rc;
+}
+
+static int
+priv_getgrnam(const char *name, void *ent, char *buf, size_t size,
+    bool *found_r)
+{
+	struct group	*res = NULL;
+	int		 rc;
+
+	rc = getgrnam_r(name, ent, buf, size, &res);
+	*found_r = res != NULL;
+	return rc;
+}
+
+int
+priv_lookup_user(const char *user, uid_t *uid_r, gid_t *gid_r,
+    const char **error_r)
+{
+	struct passwd	 pw;
+	char		*buf;
+	int		 r;
+
+	r = priv_nss_lookup("user", user, _SC_GETPW_R_SIZE_MAX, priv_getpwnam,
+	    &pw, &buf, error_r);
+	if (r == 1) {
+		*uid_r = pw.pw_uid;
+		*gid_r = pw.pw_gid;
+		free(buf);
+	}
+	return r;
 }
 
 int
 priv_lookup_group(const char *group, gid_t *gid_r, const char **error_r)
 {
-	struct group gr, *res = NULL;
-	size_t	 size;
-	char	*buf = NULL;
-	int	 rc;
+	struct group	 gr;
+	char		*buf;
+	int		 r;
 
-	size = priv_nss_buf_size(_SC_GETGR_R_SIZE_MAX);
-	for (;;) {
-		buf = xreallocarray(buf, size, 1);
-		rc = getgrnam_r(group, &gr, buf, size, &res);
-		if (rc == EINTR)
-			continue;
-		if (rc != ERANGE)
-			break;
-		if (size >= PRIV_NSS_BUF_MAX) {
-			free(buf);
-			*error_r = error_fmt("group %s: group entry larger "
-			    "than %d bytes", group, PRIV_NSS_BUF_MAX);
-			return -1;
-		}
-		size *= 2;
-	}
-	if (rc == 0 && res != NULL) {
+	r = priv_nss_lookup("group", group, _SC_GETGR_R_SIZE_MAX,
+	    priv_getgrnam, &gr, &buf, error_r);
+	if (r == 1) {
 		*gid_r = gr.gr_gid;
 		free(buf);
-		return 1;
 	}
-	free(buf);
-	if (priv_nss_not_found(rc))
-		return 0;
-	errno = rc;
-	*error_r = error_fmt("look up group %s: %m", group);
-	return -1;
+	return r;
 }
 
 int

@@ -342,20 +342,14 @@ int
 postctl_cmd_check(int argc, char *argv[])
 {
 	struct postern_config *c;
-	struct conf_errors errors;
 	struct check k;
-	size_t	 i;
 
 	(void)argv;
 	if (argc != 1) {
 		fputs("usage: postctl [-c dir] check\n", stderr);
 		return POSTCTL_EXIT_USAGE;
 	}
-	c = conf_read(postctl_conf_dir, &errors);
-	for (i = 0; i < errors.count; i++)
-		fprintf(stderr, "postctl: %s\n", errors.lines[i]);
-	conf_errors_deinit(&errors);
-	if (c == NULL)
+	if ((c = postctl_read_config()) == NULL)
 		return POSTCTL_EXIT_FAIL;
 
 	memset(&k, 0, sizeof(k));
@@ -419,7 +413,6 @@ postctl_cmd_config(int argc, char *argv[])
 {
 	const struct conf_service *s;
 	struct postern_config *c;
-	struct conf_errors errors;
 	bool	 dflag = false, nflag = false;
 	int	 ch, ret = POSTCTL_EXIT_OK;
 	size_t	 i;
@@ -451,11 +444,7 @@ postctl_cmd_config(int argc, char *argv[])
 			return POSTCTL_EXIT_FAIL;
 		}
 	} else {
-		c = conf_read(postctl_conf_dir, &errors);
-		for (i = 0; i < errors.count; i++)
-			fprintf(stderr, "postctl: %s\n", errors.lines[i]);
-		conf_errors_deinit(&errors);
-		if (c == NULL)
+		if ((c = postctl_read_config()) == NULL)
 			return POSTCTL_EXIT_FAIL;
 	}
 

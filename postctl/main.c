@@ -75,26 +75,32 @@ postctl_cleanup(void)
 	postctl_conf_dir_abs = NULL;
 }
 
+struct postern_config *
+postctl_read_config(void)
+{
+	struct postern_config	*c;
+	struct conf_errors	 errors;
+	size_t			 i;
+
+	c = conf_read(postctl_conf_dir, &errors);
+	for (i = 0; i < errors.count; i++)
+		fprintf(stderr, "postctl: %s\n", errors.lines[i]);
+	if (c == NULL && errors.count == 0)
+		fprintf(stderr, "postctl: cannot read the configuration in %s\n",
+		    postctl_conf_dir);
+	conf_errors_deinit(&errors);
+	return c;
+}
+
 void
 postctl_load_config(void)
 {
-	struct conf_errors errors;
 	const char	*error;
-	size_t		 i;
 
 	if (postctl_cfg != NULL)
 		return;
-	postctl_cfg = conf_read(postctl_conf_dir, &errors);
-	if (postctl_cfg == NULL) {
-		for (i = 0; i < errors.count; i++)
-			fprintf(stderr, "postctl: %s\n", errors.lines[i]);
-		if (errors.count == 0)
-			fprintf(stderr, "postctl: cannot read the configuration "
-			    "in %s\n", postctl_conf_dir);
-		conf_errors_deinit(&errors);
+	if ((postctl_cfg = postctl_read_config()) == NULL)
 		exit(POSTCTL_EXIT_FAIL);
-	}
-	conf_errors_deinit(&errors);
 	cfg = postctl_cfg;
 	if (log_open("postctl", "stderr", postctl_cfg->syslog_facility,
 	    &error) == -1) {

@@ -20,6 +20,13 @@
 extern const char *postctl_conf_dir;
 
 /*
+ * Reads the configuration, printing every problem to stderr.  Returns
+ * NULL when it is not usable.
+ */
+struct postern_config;
+struct postern_config *postctl_read_config(void);
+
+/*
  * Reads the configuration into cfg (conf.h) and opens logging to stderr.
  * On problems prints every one to stderr and exits 1.
  */
