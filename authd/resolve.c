@@ -1,3 +1,867 @@
 /* SPDX-License-Identifier: ISC */
-/* stub: being written */
+/*
+ * Recipient resolution and relay decisions (resolve.h, postern-authd(8)).
+ *
+ * An address is folded to lower case and split at its LAST "@"; the part
+ * after it is the only domain this module ever acts on.  RFC 5321 source
+ * routes ("@a,@b:user@c"), "%" hacks ("user%other@ours") and bang paths
+ * ("other!user@ours") are never interpreted: such an address is looked up
+ * as it stands in its real domain (and is unknown unless a user or alias
+ * of that exact name exists), and relaying on the strength of
+ * relay_domains is refused for it, as Postfix's permit_auth_destination
+ * does, so that the next hop cannot be made to route it on for us.  An
+ * authenticated client or one in mynetworks may relay to such addresses
+ * as to any other.
+ *
+ * In a local domain the order of resolve.h applies.  Alias targets are
+ * resolved again, depth-first, with the current expansion path kept so
+ * that a loop (a -> b -> a, or a -> a) prunes only that branch; a note of
+ * every pruned or dropped branch goes into the answer's text for the
+ * log.  Results are de-duplicated.  Every address the expansion visits is
+ * remembered with the depth it was seen at, so a diamond of aliases
+ * (a: b, c; b: d; c: d) is expanded once, and the number of visits and
+ * results is bounded by authd_max_alias_targets: a larger expansion is a
+ * configuration error that defers the mail (RESOLVE_TEMPFAIL) instead of
+ * losing it or delivering to part of a list.
+ *
+ * Alias targets: separated by commas and/or white space; a target without
+ * "@" is qualified with the domain of the alias that names it (so an
+ * aliases file written "postmaster@example.test: alice" works); targets
+ * that are programs, files or includes ("|cmd", "/path", ":include:") are
+ * not supported and are dropped with a note.  A target in a local domain
+ * must resolve to a user of the users table (possibly through further
+ * aliases); one that resolves to nothing is dropped with a note.
+ *
+ * postmaster@ and abuse@ of every local domain exist (RFC 5321 4.5.1,
+ * RFC 2142): when nothing above matched them they go to
+ * postmaster@FIRST-MYDOMAIN, through its alias or user.  When that does
+ * not exist either the answer is still RESOLVE_LOCAL, delivering to
+ * "postmaster@FIRST-MYDOMAIN", with a text saying that no such mailbox
+ * exists: the SMTP server must accept mail for postmaster, and the
+ * delivery agent, which finds no mailbox, defers or bounces it where the
+ * administrator will see it in the log.
+ *
+ * A disabled user (disabled=yes) still receives mail: disabling blocks
+ * logins only, so a suspended account does not bounce its correspondents'
+ * mail; removing the user is how mail is refused.
+ *
+ * Tables: the users table and every alias_maps table are opened at start;
+ * one that cannot be opened is retried at each lookup, which answers
+ * RESOLVE_TEMPFAIL meanwhile (so mail is deferred, not rejected), and the
+ * failure is logged once per streak.  table_lookup() reopens a table that
+ * was rebuilt.
+ */
 #include "config.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "cidr.h"
+#include "conf.h"
+#include "error.h"
+#include "log.h"
+#include "str.h"
+#include "table.h"
+#include "userdb.h"
+#include "xmalloc.h"
+
+#include "resolve.h"
+
+#include "banned.h"
+
+/* Notes for the log in an answer's text; longer ones are cut. */
+#define RESOLVE_TEXT_MAX	1024
+/* Mailbox folder name under a home or mail_directory/DOMAIN/USER. */
+#define RESOLVE_MAILDIR_NAME	"Maildir"
+
+/* A table by name, opened when it can be. */
+struct resolve_table {
+	char		*name;
+	struct table	*t;		/* NULL until it opens */
+	bool		 failing;	/* failure logged, no success since */
+};
+
+struct resolve {
+	struct resolve_table	 users;
+	struct resolve_table	*aliases;
+	size_t			 naliases;
+};
+
+/* A growing NULL-terminated array of strings. */
+struct resolve_list {
+	char		**v;
+	size_t		  n;
+	size_t		  alloc;
+};
+
+/* An address seen during one expansion. */
+struct resolve_seen {
+	char		*addr;
+	unsigned int	 depth;		/* shallowest depth expanded at */
+	int		 result;	/* what that expansion returned */
+	bool		 active;	/* on the current path */
+};
+
+/* The state of one resolve_rcpt() expansion. */
+struct resolve_ctx {
+	struct resolve		*r;
+	struct resolve_list	 deliver;
+	struct resolve_list	 forward;
+	struct resolve_seen	*seen;
+	size_t			 nseen;
+	size_t			 seen_alloc;
+	struct buf		 notes;
+	const char		*tempfail;	/* why expansion stopped */
+};
+
+static int	resolve_expand_local(struct resolve_ctx *, const char *,
+		    unsigned int);
+
+/* Tables ---------------------------------------------------------------- */
+
+static void
+resolve_table_init(struct resolve_table *rt, char *name)
+{
+	const char	*error;
+
+	rt->name = name;
+	rt->failing = false;
+	if ((rt->t = table_open(name, cfg->default_database_type,
+	    &error)) == NULL) {
+		log_warning("resolve: %s (lookups fail "
+		    "temporarily until it exists)", error);
+		rt->failing = true;
+	}
+}
+
+/*
+ * Looks key up in rt: 1 with *value_r (allocated), 0 absent, -1 with
+ * *error_r.  Opens the table first when it has not opened yet.
+ */
+static int
+resolve_table_lookup(struct resolve_table *rt, const char *key,
+    char **value_r, const char **error_r)
+{
+	const char	*value, *error;
+	int		 ret;
+
+	*value_r = NULL;
+	if (rt->t == NULL &&
+	    (rt->t = table_open(rt->name, cfg->default_database_type,
+	    &error)) == NULL) {
+		if (!rt->failing)
+			log_warning("resolve: %s", error);
+		rt->failing = true;
+		*error_r = error_fmt("table %s unavailable", rt->name);
+		return -1;
+	}
+	if ((ret = table_lookup(rt->t, key, &value, &error)) == -1) {
+		if (!rt->failing)
+			log_warning("resolve: %s", error);
+		rt->failing = true;
+		*error_r = error_fmt("table %s unavailable", rt->name);
+		return -1;
+	}
+	if (rt->failing) {
+		log_info("resolve: table %s: available again", rt->name);
+		rt->failing = false;
+	}
+	if (ret == 1)
+		*value_r = xstrdup(value);
+	return ret;
+}
+
+/* The first alias table that has key decides, in alias_maps order. */
+static int
+resolve_alias_lookup(struct resolve *r, const char *key, char **value_r,
+    const char **error_r)
+{
+	size_t	 i;
+	int	 ret;
+
+	*value_r = NULL;
+	for (i = 0; i < r->naliases; i++) {
+		if ((ret = resolve_table_lookup(&r->aliases[i], key, value_r,
+		    error_r)) != 0)
+			return ret;
+	}
+	return 0;
+}
+
+struct resolve *
+resolve_new(void)
+{
+	struct resolve	*r;
+	size_t		 i;
+
+	r = xcalloc(1, sizeof(*r));
+	resolve_table_init(&r->users, userdb_table_name());
+	r->naliases = conf_list_count(cfg->alias_maps);
+	r->aliases = xcalloc(r->naliases + 1, sizeof(*r->aliases));
+	for (i = 0; i < r->naliases; i++)
+		resolve_table_init(&r->aliases[i],
+		    xstrdup(cfg->alias_maps[i]));
+	return r;
+}
+
+void
+resolve_free(struct resolve **rp)
+{
+	struct resolve	*r = *rp;
+	size_t		 i;
+
+	if (r == NULL)
+		return;
+	table_close(&r->users.t);
+	free(r->users.name);
+	for (i = 0; i < r->naliases; i++) {
+		table_close(&r->aliases[i].t);
+		free(r->aliases[i].name);
+	}
+	free(r->aliases);
+	free(r);
+	*rp = NULL;
+}
+
+/* Addresses and domains ------------------------------------------------ */
+
+/* Length of a domain without one trailing dot. */
+static size_t
+resolve_domain_len(const char *d)
+{
+	size_t	 len = strlen(d);
+
+	if (len > 0 && d[len - 1] == '.')
+		len--;
+	return len;
+}
+
+/* Case-insensitive comparison of two domains, trailing dots ignored. */
+static bool
+resolve_domain_eq(const char *a, const char *b)
+{
+	size_t	 alen, blen;
+
+	alen = resolve_domain_len(a);
+	blen = resolve_domain_len(b);
+	/* ASCII: postern never calls setlocale(), so this is the C locale. */
+	return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+bool
+resolve_domain_is_local(const char *domain)
+{
+	size_t	 i;
+
+	if (resolve_domain_len(domain) == 0)
+		return false;
+	for (i = 0; cfg->mydomains != NULL && cfg->mydomains[i] != NULL; i++)
+		if (resolve_domain_eq(domain, cfg->mydomains[i]))
+			return true;
+	return false;
+}
+
+/* True when domain is in relay_domains (".parent" entries: subdomains). */
+static bool
+resolve_domain_relayed(const char *domain)
+{
+	const char	*e;
+	size_t		 i, dlen, elen;
+
+	dlen = resolve_domain_len(domain);
+	for (i = 0; cfg->relay_domains != NULL &&
+	    cfg->relay_domains[i] != NULL; i++) {
+		e = cfg->relay_domains[i];
+		if (e[0] != '.') {
+			if (resolve_domain_eq(domain, e))
+				return true;
+			continue;
+		}
+		/* ".example.test": any name below example.test. */
+		elen = resolve_domain_len(e);
+		if (elen > 1 && dlen > elen &&
+		    strncasecmp(domain + dlen - elen, e, elen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Folds addr into a new "local@domain" (lower case, the domain without a
+ * trailing dot); *at_r is the offset of the "@".  Returns NULL with
+ * *error_r for an address that cannot be resolved.
+ */
+static char *
+resolve_normalize(const char *addr, size_t *at_r, const char **error_r)
+{
+	const unsigned char *p;
+	char	*s, *at;
+	size_t	 len;
+
+	if (addr == NULL || addr[0] == '\0') {
+		*error_r = "empty address";
+		return NULL;
+	}
+	len = strlen(addr);
+	if (len > USERDB_ADDRESS_MAX) {
+		*error_r = "address too long";
+		return NULL;
+	}
+	for (p = (const unsigned char *)addr; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			*error_r = "control character in address";
+			return NULL;
+		}
+	}
+	s = str_lower(xstrdup(addr));
+	if ((at = strrchr(s, '@')) == NULL) {
+		free(s);
+		*error_r = "address without a domain";
+		return NULL;
+	}
+	if (at == s) {
+		free(s);
+		*error_r = "address without a local part";
+		return NULL;
+	}
+	len = strlen(s);
+	if (s[len - 1] == '.')
+		s[--len] = '\0';
+	if (at[1] == '\0' || at[1] == '.') {
+		free(s);
+		*error_r = "address without a valid domain";
+		return NULL;
+	}
+	*at_r = (size_t)(at - s);
+	return s;
+}
+
+/* True when the local part holds routing that we refuse to interpret. */
+static bool
+resolve_has_routing(const char *addr, size_t at)
+{
+	return addr[0] == '@' || memchr(addr, '%', at) != NULL ||
+	    memchr(addr, '!', at) != NULL || memchr(addr, '@', at) != NULL;
+}
+
+/* Expansion state ------------------------------------------------------ */
+
+static bool
+resolve_list_has(const struct resolve_list *l, const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void
+resolve_list_add(struct resolve_list *l, const char *s)
+{
+	if (l->n + 2 > l->alloc) {
+		l->alloc = l->alloc == 0 ? 8 : l->alloc * 2;
+		l->v = xreallocarray(l->v, l->alloc, sizeof(*l->v));
+	}
+	l->v[l->n++] = xstrdup(s);
+	l->v[l->n] = NULL;
+}
+
+static void
+resolve_list_free(struct resolve_list *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* An empty NULL-terminated array when l holds nothing. */
+static char **
+resolve_list_steal(struct resolve_list *l)
+{
+	char	**v;
+
+	if (l->v == NULL)
+		v = xcalloc(1, sizeof(*v));
+	else
+		v = l->v;
+	memset(l, 0, sizeof(*l));
+	return v;
+}
+
+static void	resolve_note(struct resolve_ctx *, const char *, ...)
+		    ATTR_PRINTF(2, 3);
+
+/* Adds a note for the log ("; "-separated; cut at RESOLVE_TEXT_MAX). */
+static void
+resolve_note(struct resolve_ctx *ctx, const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 len = ctx->notes.len;
+
+	if (len > 0 && buf_append_str(&ctx->notes, "; ") == -1)
+		return;
+	va_start(ap, fmt);
+	if (buf_vprintf(&ctx->notes, fmt, ap) == -1)
+		buf_truncate(&ctx->notes, len);
+	va_end(ap);
+}
+
+/* Stops the expansion: it grew past authd_max_alias_targets. */
+static int
+resolve_too_large(struct resolve_ctx *ctx)
+{
+	ctx->tempfail = "alias expansion too large";
+	return -1;
+}
+
+/* Adds a result to l unless present; -1 when there are too many. */
+static int
+resolve_add_result(struct resolve_ctx *ctx, struct resolve_list *l,
+    const char *addr)
+{
+	if (resolve_list_has(l, addr))
+		return 1;
+	if (ctx->deliver.n + ctx->forward.n >= cfg->authd_max_alias_targets)
+		return resolve_too_large(ctx);
+	resolve_list_add(l, addr);
+	return 1;
+}
+
+static struct resolve_seen *
+resolve_seen_find(struct resolve_ctx *ctx, const char *addr)
+{
+	size_t	 i;
+
+	for (i = 0; i < ctx->nseen; i++)
+		if (strcmp(ctx->seen[i].addr, addr) == 0)
+			return &ctx->seen[i];
+	return NULL;
+}
+
+/*
+ * Resolves one alias target (as written in the table) found while
+ * expanding the alias of domain at depth.  Returns 1 when it reached
+ * someone, 0 when not, -1 to stop the expansion.
+ */
+static int
+resolve_target(struct resolve_ctx *ctx, const char *target,
+    const char *domain, unsigned int depth)
+{
+	const char	*error;
+	char		*raw, *addr;
+	size_t		 at;
+	int		 ret;
+
+	if (target[0] == '|' || target[0] == '/' ||
+	    str_has_prefix(target, ":include:")) {
+		resolve_note(ctx, "target %s not supported, dropped",
+		    log_safe(target));
+		return 0;
+	}
+	if (strchr(target, '@') == NULL)
+		raw = xasprintf("%s@%s", target, domain);
+	else
+		raw = xstrdup(target);
+	if ((addr = resolve_normalize(raw, &at, &error)) == NULL) {
+		resolve_note(ctx, "target %s: %s, dropped", log_safe(raw),
+		    error);
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	if (resolve_domain_is_local(addr + at + 1))
+		ret = resolve_expand_local(ctx, addr, depth);
+	else
+		ret = resolve_add_result(ctx, &ctx->forward, addr);
+	free(addr);
+	return ret;
+}
+
+/* Expands an alias value ("a, b c"): 1 when a target reached someone. */
+static int
+resolve_expand_value(struct resolve_ctx *ctx, const char *value,
+    const char *domain, unsigned int depth)
+{
+	char	*copy, *p, *t;
+	int	 ret, any = 0;
+
+	copy = xstrdup(value);
+	for (p = copy; *p != '\0';) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		t = p;
+		while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
+		if (*p != '\0')
+			*p++ = '\0';
+		if ((ret = resolve_target(ctx, t, domain, depth)) == -1) {
+			free(copy);
+			return -1;
+		}
+		if (ret == 1)
+			any = 1;
+	}
+	free(copy);
+	return any;
+}
+
+/*
+ * Looks key up as an alias (expanded at depth + 1) and then as a user.
+ * Returns 1 reached someone, 0 nothing matched or reached, -1 stop;
+ * *matched_r says whether an alias or user matched.
+ */
+static int
+resolve_try(struct resolve_ctx *ctx, const char *key, const char *domain,
+    unsigned int depth, bool *matched_r)
+{
+	char	*value;
+	int	 ret;
+
+	if ((ret = resolve_alias_lookup(ctx->r, key, &value,
+	    &ctx->tempfail)) == -1)
+		return -1;
+	if (ret == 1) {
+		*matched_r = true;
+		ret = resolve_expand_value(ctx, value, domain, depth + 1);
+		free(value);
+		return ret;
+	}
+	if (key[0] == '@')
+		return 0;		/* a catch-all is never a user */
+	if ((ret = resolve_table_lookup(&ctx->r->users, key, &value,
+	    &ctx->tempfail)) == -1)
+		return -1;
+	free(value);
+	if (ret == 0)
+		return 0;
+	*matched_r = true;
+	return resolve_add_result(ctx, &ctx->deliver, key);
+}
+
+/* postmaster@ and abuse@ of any local domain: see the top of the file. */
+static int
+resolve_postmaster(struct resolve_ctx *ctx, const char *addr,
+    unsigned int depth)
+{
+	struct resolve_seen *s;
+	char	*pm;
+	int	 ret;
+
+	if (cfg->mydomains == NULL || cfg->mydomains[0] == NULL)
+		return 0;
+	pm = xasprintf("postmaster@%.*s",
+	    (int)resolve_domain_len(cfg->mydomains[0]), cfg->mydomains[0]);
+	str_lower(pm);
+	if (strcmp(pm, addr) == 0) {
+		resolve_note(ctx, "no mailbox for %s exists", pm);
+		ret = resolve_add_result(ctx, &ctx->deliver, pm);
+	} else if ((s = resolve_seen_find(ctx, pm)) != NULL && s->active)
+		ret = 0;	/* the outer postmaster@ level decides */
+	else
+		ret = resolve_expand_local(ctx, pm, depth + 1);
+	free(pm);
+	return ret;
+}
+
+/* True when the local part (before at) is postmaster or abuse. */
+static bool
+resolve_is_role(const char *local, size_t len)
+{
+	return (len == strlen("postmaster") &&
+	    strncmp(local, "postmaster", len) == 0) ||
+	    (len == strlen("abuse") && strncmp(local, "abuse", len) == 0);
+}
+
+/* The steps of resolve.h for a normalized address of a local domain. */
+static int
+resolve_lookup_local(struct resolve_ctx *ctx, const char *addr,
+    unsigned int depth)
+{
+	const char	*at = strrchr(addr, '@'), *domain = at + 1;
+	char		*key;
+	size_t		 base;
+	bool		 matched = false;
+	int		 ret;
+
+	if ((ret = resolve_try(ctx, addr, domain, depth, &matched)) != 0)
+		return ret;
+
+	/* alice+lists@: alice@, at the first of any delimiter character. */
+	base = (size_t)(at - addr);
+	if (cfg->recipient_delimiter[0] != '\0')
+		base = strcspn(addr, cfg->recipient_delimiter);
+	if (base == 0 || base > (size_t)(at - addr))
+		base = (size_t)(at - addr);
+	if (!matched && base < (size_t)(at - addr)) {
+		key = xasprintf("%.*s%s", (int)base, addr, at);
+		ret = resolve_try(ctx, key, domain, depth, &matched);
+		free(key);
+		if (ret != 0)
+			return ret;
+	}
+
+	if (!matched) {
+		key = xasprintf("@%s", domain);
+		ret = resolve_try(ctx, key, domain, depth, &matched);
+		free(key);
+		if (ret != 0)
+			return ret;
+	}
+
+	/*
+	 * Whatever matched above reached nobody (or nothing matched): the
+	 * roles still exist.
+	 */
+	if (resolve_is_role(addr, base))
+		return resolve_postmaster(ctx, addr, depth);
+	return 0;
+}
+
+/*
+ * Expands addr (normalized, in a local domain) at depth: 1 reached
+ * someone, 0 nothing, -1 stop (ctx->tempfail says why).
+ */
+static int
+resolve_expand_local(struct resolve_ctx *ctx, const char *addr,
+    unsigned int depth)
+{
+	struct resolve_seen *s;
+	size_t		 idx;
+	int		 ret;
+
+	if ((s = resolve_seen_find(ctx, addr)) != NULL) {
+		if (s->active) {
+			resolve_note(ctx, "alias loop at %s ignored",
+			    log_safe(addr));
+			return 0;
+		}
+		if (s->depth <= depth)
+			return s->result;	/* done, as deep or less */
+	}
+	if (depth > cfg->authd_max_alias_depth) {
+		resolve_note(ctx, "alias depth limit (%u) reached at %s",
+		    cfg->authd_max_alias_depth, log_safe(addr));
+		return 0;
+	}
+	if (s == NULL) {
+		/*
+		 * Every visit names one address; an expansion that visits
+		 * twice as many as it may deliver to is not an honest list.
+		 */
+		if (ctx->nseen >= 2 * (size_t)cfg->authd_max_alias_targets)
+			return resolve_too_large(ctx);
+		if (ctx->nseen == ctx->seen_alloc) {
+			ctx->seen_alloc = ctx->seen_alloc == 0 ? 16 :
+			    ctx->seen_alloc * 2;
+			ctx->seen = xreallocarray(ctx->seen, ctx->seen_alloc,
+			    sizeof(*ctx->seen));
+		}
+		s = &ctx->seen[ctx->nseen++];
+		s->addr = xstrdup(addr);
+	}
+	idx = (size_t)(s - ctx->seen);
+	s->active = true;
+	s->depth = depth;
+	s->result = 0;
+	ret = resolve_lookup_local(ctx, addr, depth);
+	/* ctx->seen may have moved. */
+	s = &ctx->seen[idx];
+	s->active = false;
+	s->result = ret;
+	if (ret == 0 && depth > 0)
+		resolve_note(ctx, "%s: no such recipient, dropped",
+		    log_safe(addr));
+	return ret;
+}
+
+/* Answers ------------------------------------------------------------- */
+
+static void
+resolve_answer_set(struct resolve_answer *a, enum resolve_result result,
+    const char *text)
+{
+	a->result = result;
+	free((char *)a->text);
+	a->text = xstrdup(text);
+}
+
+void
+resolve_rcpt(struct resolve *r, const char *rcpt, const char *client_ip,
+    bool authenticated, struct resolve_answer *a)
+{
+	struct resolve_ctx ctx;
+	const char	*error, *domain;
+	char		*addr;
+	size_t		 at, i;
+	int		 ret;
+
+	memset(a, 0, sizeof(*a));
+	a->deliver = xcalloc(1, sizeof(*a->deliver));
+	a->forward = xcalloc(1, sizeof(*a->forward));
+	if ((addr = resolve_normalize(rcpt, &at, &error)) == NULL) {
+		resolve_answer_set(a, RESOLVE_UNKNOWN, error);
+		return;
+	}
+	domain = addr + at + 1;
+
+	if (!resolve_domain_is_local(domain)) {
+		a->result = RESOLVE_REMOTE;
+		if (authenticated) {
+			a->relay = true;
+			resolve_answer_set(a, RESOLVE_REMOTE,
+			    "relay: authenticated");
+		} else if (client_ip != NULL &&
+		    cidr_list_match(cfg->mynetworks, client_ip)) {
+			a->relay = true;
+			resolve_answer_set(a, RESOLVE_REMOTE,
+			    "relay: client in mynetworks");
+		} else if (!resolve_domain_relayed(domain)) {
+			resolve_answer_set(a, RESOLVE_REMOTE,
+			    "relay access denied");
+		} else if (resolve_has_routing(addr, at)) {
+			resolve_answer_set(a, RESOLVE_REMOTE, "relay access "
+			    "denied: sender-specified routing in the address");
+		} else {
+			a->relay = true;
+			resolve_answer_set(a, RESOLVE_REMOTE,
+			    "relay: relay_domains");
+		}
+		free(addr);
+		return;
+	}
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.r = r;
+	buf_init(&ctx.notes, 128, RESOLVE_TEXT_MAX);
+	ret = resolve_expand_local(&ctx, addr, 0);
+	if (ret == -1) {
+		resolve_answer_set(a, RESOLVE_TEMPFAIL, ctx.tempfail != NULL ?
+		    ctx.tempfail : "temporary failure");
+	} else if (ctx.deliver.n + ctx.forward.n == 0) {
+		/* As ret == 0, whatever memoized visits returned. */
+		a->result = RESOLVE_UNKNOWN;
+		a->text = xasprintf("no such recipient%s%s",
+		    ctx.notes.len > 0 ? ": " : "", buf_cstr(&ctx.notes));
+	} else {
+		a->result = RESOLVE_LOCAL;
+		free(a->deliver);
+		free(a->forward);
+		a->deliver = resolve_list_steal(&ctx.deliver);
+		a->forward = resolve_list_steal(&ctx.forward);
+		a->text = xstrdup(buf_cstr(&ctx.notes));
+	}
+	resolve_list_free(&ctx.deliver);
+	resolve_list_free(&ctx.forward);
+	for (i = 0; i < ctx.nseen; i++)
+		free(ctx.seen[i].addr);
+	free(ctx.seen);
+	buf_deinit(&ctx.notes);
+	free(addr);
+}
+
+void
+resolve_answer_deinit(struct resolve_answer *a)
+{
+	size_t	 i;
+
+	for (i = 0; a->deliver != NULL && a->deliver[i] != NULL; i++)
+		free(a->deliver[i]);
+	free(a->deliver);
+	for (i = 0; a->forward != NULL && a->forward[i] != NULL; i++)
+		free(a->forward[i]);
+	free(a->forward);
+	/* text is always allocated here (resolve_answer_set and friends). */
+	free((char *)a->text);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Users and mailboxes ------------------------------------------------- */
+
+int
+resolve_user(struct resolve *r, const char *address, struct userdb_user *u,
+    const char **error_r)
+{
+	char	*addr, *value;
+	size_t	 len;
+	int	 ret;
+
+	memset(u, 0, sizeof(*u));
+	len = strlen(address);
+	if (len == 0 || len > USERDB_ADDRESS_MAX ||
+	    strchr(address, '@') == NULL)
+		return 0;
+	addr = str_lower(xstrdup(address));
+	if ((ret = resolve_table_lookup(&r->users, addr, &value,
+	    error_r)) == 1) {
+		if (userdb_parse_value(addr, value, u, error_r) == -1) {
+			log_error("resolve: table %s: bad entry for %s: %s",
+			    r->users.name, log_safe(addr), *error_r);
+			memset(u, 0, sizeof(*u));
+			ret = -1;
+		}
+		free(value);
+	}
+	free(addr);
+	return ret;
+}
+
+/*
+ * Copies a path component from an address, with "/" and a leading "."
+ * replaced by "_", so that no address can name a folder outside
+ * mail_directory (the users file should not hold such addresses, but this
+ * is the last line before a path is built).
+ */
+static void
+resolve_path_part(struct buf *b, const char *s, size_t len)
+{
+	size_t	 i;
+	char	 ch;
+
+	for (i = 0; i < len; i++) {
+		ch = s[i];
+		if (ch == '/' || (i == 0 && ch == '.'))
+			ch = '_';
+		if (buf_append_byte(b, (uint8_t)ch) == -1)
+			log_panic("resolve: path buffer full");
+	}
+}
+
+char *
+resolve_maildir(const struct userdb_user *u)
+{
+	struct buf	 b;
+	const char	*at;
+	char		*path;
+
+	if (u->maildir != NULL && u->maildir[0] != '\0')
+		return xstrdup(u->maildir);
+	if (u->home != NULL && u->home[0] != '\0')
+		return xasprintf("%s/%s", u->home, RESOLVE_MAILDIR_NAME);
+	if ((at = strrchr(u->address, '@')) == NULL)
+		at = u->address + strlen(u->address);
+	buf_init(&b, 256, SIZE_MAX / 2);
+	if (buf_printf(&b, "%s/", cfg->mail_directory) == -1)
+		log_panic("resolve: path buffer full");
+	resolve_path_part(&b, *at != '\0' ? at + 1 : "", *at != '\0' ?
+	    strlen(at + 1) : 0);
+	if (buf_append_byte(&b, '/') == -1)
+		log_panic("resolve: path buffer full");
+	resolve_path_part(&b, u->address, (size_t)(at - u->address));
+	if (buf_printf(&b, "/%s", RESOLVE_MAILDIR_NAME) == -1)
+		log_panic("resolve: path buffer full");
+	path = buf_steal(&b);
+	buf_deinit(&b);
+	return path;
+}

@@ -199,7 +199,7 @@ cidr_list_match(char *const *list, const char *addr)
 	size_t		 i;
 
 	for (i = 0; list != NULL && list[i] != NULL; i++) {
-		/* An entry that does not parse never matches (conf rejects it). */
+		/* An entry that does not parse never matches (see conf.c). */
 		if (cidr_parse(list[i], &c, &error) == -1)
 			continue;
 		if (cidr_match(&c, addr))

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "conf.h"
 #include "error.h"
 #include "file.h"
@@ -1108,7 +1109,9 @@ conf_check(struct conf_parser *p)
 {
 	const struct postern_config *c = p->c;
 	const struct conf_service *s;
+	struct cidr	 net;
 	char		 shown[CONF_SHOW_SIZE];
+	const char	*error;
 	unsigned int	 line;
 	size_t		 i, j;
 
@@ -1129,6 +1132,11 @@ conf_check(struct conf_parser *p)
 	if (c->mail_owner[0] == '\0')
 		conf_error(p, conf_global_line(p, "mail_owner"),
 		    "\"mail_owner\" must not be empty");
+	for (i = 0; c->mynetworks != NULL && c->mynetworks[i] != NULL; i++) {
+		if (cidr_parse(c->mynetworks[i], &net, &error) == -1)
+			conf_error(p, conf_global_line(p, "mynetworks"),
+			    "\"mynetworks\": %s", error);
+	}
 	if (c->master_backoff_min > c->master_backoff_max) {
 		if ((line = conf_global_line(p, "master_backoff_min")) == 0)
 			line = conf_global_line(p, "master_backoff_max");
