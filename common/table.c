@@ -301,7 +301,7 @@ table_entry_cmp(const void *a, const void *b)
  * occurrence comes first in the file, so the message is the same one an
  * administrator reading top to bottom would find.
  */
-static int
+int
 table_source_sort(const char *file, struct table_source *src,
     const char **error_r)
 {
@@ -393,6 +393,30 @@ fail:
 }
 
 void
+table_source_add(struct table_source *src, const char *key, size_t key_len,
+    const char *value, size_t value_len, unsigned long line)
+{
+	struct table_entry *e;
+
+	if (key_len == 0 || key_len > TABLE_KEY_MAX || value_len == 0 ||
+	    value_len > TABLE_VALUE_MAX || memchr(key, '\0', key_len) != NULL ||
+	    memchr(value, '\0', value_len) != NULL)
+		log_panic("table_source_add: bad entry on line %lu", line);
+	if (src->count == src->alloc) {
+		src->alloc = src->alloc == 0 ? 64 : src->alloc * 2;
+		src->entries = xreallocarray(src->entries, src->alloc,
+		    sizeof(*src->entries));
+	}
+	e = &src->entries[src->count++];
+	e->key = str_lower(xstrndup(key, key_len));
+	e->key_len = key_len;
+	e->value = xstrndup(value, value_len);
+	e->value_len = value_len;
+	e->line = line;
+	src->bytes += key_len + value_len;
+}
+
+void
 table_source_deinit(struct table_source *src)
 {
 	size_t	i;
@@ -476,6 +500,57 @@ table_fix_owner(int fd, const char *tmp, const struct stat *st,
 	return 0;
 }
 
+/*
+ * Writes src (sorted, no repeated key) into the compiled file of type for
+ * the source file, whose stat is st: build under a temporary name in the
+ * same folder, then rename, so a reader sees the old table or the new
+ * one.  A build that dies half way leaves only FILE.SUFFIX.tmpXXXXXX,
+ * which no reader opens.  The backend opens the (empty) temporary file by
+ * name; we reopen it afterwards rather than keep mkstemp's descriptor, so
+ * whatever the library did with the name, we sync the file it left there.
+ */
+static int
+table_commit(const struct table_type *tt, const char *file,
+    const struct stat *st, const struct table_source *src,
+    size_t source_size, const char **error_r)
+{
+	char	*final, *tmp;
+	int	 fd, ret = -1;
+
+	final = table_compiled_path(tt->name, file);
+	tmp = xasprintf("%s%s", final, TABLE_TMP_SUFFIX);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		*error_r = error_fmt("create %s: %m", tmp);
+		goto out;
+	}
+	(void)close(fd);
+	if (tt->backend->build(tmp, src, source_size, error_r) == -1) {
+		(void)unlink(tmp);
+		goto out;
+	}
+	if ((fd = open(tmp, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		*error_r = error_fmt("open %s: %m", tmp);
+		(void)unlink(tmp);
+		goto out;
+	}
+	if (table_fix_owner(fd, tmp, st, error_r) == -1) {
+		(void)close(fd);
+		(void)unlink(tmp);
+		goto out;
+	}
+	/* fsync, rename over the old table, fsync the folder. */
+	if (file_commit(fd, tmp, final, error_r) == -1) {
+		(void)close(fd);
+		goto out;
+	}
+	(void)close(fd);
+	ret = 0;
+out:
+	free(final);
+	free(tmp);
+	return ret;
+}
+
 long
 table_build(const char *name, const char *default_type, const char **error_r)
 {
@@ -483,7 +558,7 @@ table_build(const char *name, const char *default_type, const char **error_r)
 	struct table_source src;
 	struct stat st;
 	const char *type;
-	char	*file = NULL, *data = NULL, *final = NULL, *tmp = NULL;
+	char	*file = NULL, *data = NULL;
 	size_t	 len;
 	long	 ret = -1;
 	int	 fd;
@@ -514,48 +589,47 @@ table_build(const char *name, const char *default_type, const char **error_r)
 		*error_r = error_fmt("%s: too many entries", file);
 		goto out;
 	}
-
-	/*
-	 * Build under a temporary name in the same folder, then rename: a
-	 * reader sees the old table or the new one.  A build that dies
-	 * half way leaves only FILE.SUFFIX.tmpXXXXXX, which no reader opens.
-	 * The backend opens the (empty) temporary file by name; we reopen
-	 * it afterwards rather than keep mkstemp's descriptor, so whatever
-	 * the library did with the name, we sync the file it left there.
-	 */
-	final = table_compiled_path(type, file);
-	tmp = xasprintf("%s%s", final, TABLE_TMP_SUFFIX);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		*error_r = error_fmt("create %s: %m", tmp);
+	if (table_commit(tt, file, &st, &src, len, error_r) == -1)
 		goto out;
-	}
-	(void)close(fd);
-	if (tt->backend->build(tmp, &src, len, error_r) == -1) {
-		(void)unlink(tmp);
-		goto out;
-	}
-	if ((fd = open(tmp, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		*error_r = error_fmt("open %s: %m", tmp);
-		(void)unlink(tmp);
-		goto out;
-	}
-	if (table_fix_owner(fd, tmp, &st, error_r) == -1) {
-		(void)close(fd);
-		(void)unlink(tmp);
-		goto out;
-	}
-	/* fsync, rename over the old table, fsync the folder. */
-	if (file_commit(fd, tmp, final, error_r) == -1) {
-		(void)close(fd);
-		goto out;
-	}
-	(void)close(fd);
 	ret = (long)src.count;
 out:
 	table_source_deinit(&src);
 	free(data);
-	free(final);
-	free(tmp);
+	free(file);
+	return ret;
+}
+
+long
+table_build_entries(const char *name, const char *default_type,
+    struct table_source *src, size_t source_size, const char **error_r)
+{
+	const struct table_type *tt;
+	struct stat st;
+	const char *type;
+	char	*file;
+	long	 ret = -1;
+
+	if (table_parse_name(name, default_type, &type, &file, error_r) == -1)
+		return -1;
+	tt = table_type_find(type);
+	/* The source names the owner and mode, as for table_build(). */
+	if (stat(file, &st) == -1) {
+		*error_r = error_fmt("stat %s: %m", file);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*error_r = error_fmt("%s: not a regular file", file);
+		goto out;
+	}
+	if (src->count > (size_t)LONG_MAX) {
+		*error_r = error_fmt("%s: too many entries", file);
+		goto out;
+	}
+	if (table_source_sort(file, src, error_r) == -1 ||
+	    table_commit(tt, file, &st, src, source_size, error_r) == -1)
+		goto out;
+	ret = (long)src->count;
+out:
 	free(file);
 	return ret;
 }

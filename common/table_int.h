@@ -51,6 +51,33 @@ struct table_source {
 int	table_source_parse(const char *file, const char *data, size_t len,
 	    struct table_source *src_r, const char **error_r) ATTR_WUR;
 void	table_source_deinit(struct table_source *src);
+/*
+ * Appends a copy of one entry (key folded to lower case) to src, for a
+ * caller that parses its own format (userdb.c).  The lengths must be
+ * within the limits of struct table_entry and hold no NUL (else a bug).
+ * src starts zeroed; it is not sorted until table_source_sort().
+ */
+void	table_source_add(struct table_source *src, const char *key,
+	    size_t key_len, const char *value, size_t value_len,
+	    unsigned long line);
+/*
+ * Sorts src by key and reports a repeated key as "FILE:LINE: duplicate
+ * key ... (first on line N)".  Returns 0 or -1 (*error_r).
+ */
+int	table_source_sort(const char *file, struct table_source *src,
+	    const char **error_r) ATTR_WUR;
+/*
+ * table_build() for a source already parsed by the caller (a file of
+ * another format, such as the users file): sorts src (a repeated key is
+ * an error naming both lines), then builds and commits the compiled
+ * table of name exactly as table_build() does, taking the owner and mode
+ * from the text file of name, which must exist.  source_size is the text
+ * file's size.  src stays the caller's.  Returns the number of entries or
+ * -1 (*error_r).
+ */
+long	table_build_entries(const char *name, const char *default_type,
+	    struct table_source *src, size_t source_size,
+	    const char **error_r) ATTR_WUR;
 
 /*
  * A backend.  Every function that can fail returns -1 with *error_r,

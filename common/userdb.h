@@ -77,4 +77,14 @@ typedef int userdb_edit_fn(struct userdb_user *u, void *ctx,
 long	userdb_rewrite(const char *name, userdb_edit_fn *edit, void *ctx,
 	    const struct userdb_user *add, const char **error_r) ATTR_WUR;
 
+/*
+ * Reads the text file of table name (a missing file has no users) and
+ * calls fn once per user line, in order; what fn changes is discarded.
+ * fn returns -1 to stop (*error_r); any other value goes on.  A malformed
+ * line is an error naming FILE:LINE.  Returns the number of users read,
+ * or -1.  For "postctl user list" and checks before a rewrite.
+ */
+long	userdb_read(const char *name, userdb_edit_fn *fn, void *ctx,
+	    const char **error_r) ATTR_WUR;
+
 #endif

@@ -44,6 +44,7 @@ static const struct postctl_cmd postctl_cmds[] = {
 	{ "check",	postctl_cmd_check },
 	{ "config",	postctl_cmd_config },
 	{ "map",	postctl_cmd_map },
+	{ "user",	postctl_cmd_user },
 };
 
 /* The SYNOPSIS of man/postctl.8. */
@@ -52,6 +53,10 @@ static const char postctl_synopsis[] =
     "       postctl [-c dir] config [-d | -n] [name ...]\n"
     "       postctl [-c dir] map build type:file\n"
     "       postctl [-c dir] map query type:file key\n"
+    "       postctl [-c dir] user add [--stdin] address [quota=size] [maildir=path]\n"
+    "       postctl [-c dir] user passwd [--stdin] address\n"
+    "       postctl [-c dir] user del | disable | enable address\n"
+    "       postctl [-c dir] user list | build\n"
     "       postctl -h | --help\n";
 
 static void ATTR_NORETURN

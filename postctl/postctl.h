@@ -45,4 +45,7 @@ int	postctl_cmd_config(int argc, char *argv[]);	/* postctl config [-d|-n] [NAME.
 /* cmd_map.c */
 int	postctl_cmd_map(int argc, char *argv[]);	/* postctl map build|query ... */
 
+/* cmd_user.c */
+int	postctl_cmd_user(int argc, char *argv[]);	/* postctl user add|del|... */
+
 #endif
