@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "cidr.h"
+#include "passwd.h"
 #include "conf.h"
 #include "error.h"
 #include "file.h"
@@ -1124,6 +1125,11 @@ conf_check(struct conf_parser *p)
 		    "\"syslog_facility\": \"%s\" is not a syslog facility "
 		    "(mail, daemon, user, local0 to local7)",
 		    conf_show(c->syslog_facility, shown));
+	if (!passwd_scheme_valid(c->authd_password_scheme))
+		conf_error(p, conf_global_line(p, "authd_password_scheme"),
+		    "\"authd_password_scheme\": \"%s\" is not yescrypt, "
+		    "sha512-crypt or bcrypt",
+		    conf_show(c->authd_password_scheme, shown));
 	if (strcmp(c->default_database_type, "hash") != 0 &&
 	    strcmp(c->default_database_type, "lmdb") != 0)
 		conf_error(p, conf_global_line(p, "default_database_type"),

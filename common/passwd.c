@@ -277,23 +277,30 @@ passwd_hash(const char *password, const char *scheme, const char **error_r)
 }
 
 const char *
-passwd_dummy_hash(void)
+passwd_dummy_hash(const char *scheme)
 {
 	/*
-	 * XXX: file-scope cache (STYLE R14): one immutable string per
-	 * process, computed on first use so that processes that never check
-	 * a password do not pay for it.
+	 * XXX: file-scope cache (STYLE R14): one immutable string per scheme
+	 * and process, computed on first use so that processes that never
+	 * check a password do not pay for it.
 	 */
-	static char *dummy;
+	static char *dummy[N_ELEMENTS(passwd_schemes)];
 	const char *error;
+	size_t	 i;
 
-	if (dummy != NULL)
-		return dummy;
-	dummy = passwd_hash("postern dummy password", PASSWD_DEFAULT_SCHEME,
-	    &error);
-	if (dummy == NULL) {
+	for (i = 0; i < N_ELEMENTS(passwd_schemes); i++) {
+		if (strcmp(passwd_schemes[i].name, scheme) == 0)
+			break;
+	}
+	if (i == N_ELEMENTS(passwd_schemes))
+		i = 0;		/* the configuration checker refuses others */
+	if (dummy[i] != NULL)
+		return dummy[i];
+	dummy[i] = passwd_hash("postern dummy password",
+	    passwd_schemes[i].name, &error);
+	if (dummy[i] == NULL) {
 		/* A working libcrypt cannot fail here. */
 		log_fatal("passwd_dummy_hash: %s", error);
 	}
-	return dummy;
+	return dummy[i];
 }

@@ -34,9 +34,10 @@ char	*passwd_hash(const char *password, const char *scheme,
 	    const char **error_r);
 bool	passwd_scheme_valid(const char *scheme);
 /*
- * A fixed hash of the default scheme, computed once: checking an unknown
- * user's password against it takes as long as a real check.
+ * A fixed hash of scheme (an unknown scheme means yescrypt), computed once
+ * per process: checking an unknown user's password against it takes as
+ * long as checking a real one of that scheme.
  */
-const char *passwd_dummy_hash(void);
+const char *passwd_dummy_hash(const char *scheme);
 
 #endif

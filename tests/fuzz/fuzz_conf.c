@@ -5,8 +5,8 @@
  * conf_parse(), and whatever comes back, a configuration or the list of
  * problems, is rendered and freed, so ASan sees every allocation.
  */
-/* fuzz-sources: common/conf.c common/conf_defs.c common/buf.c common/cidr.c common/error.c common/file.c common/log.c common/net.c common/str.c common/xmalloc.c */
-/* fuzz-libs: -levent */
+/* fuzz-sources: common/conf.c common/conf_defs.c common/passwd.c common/buf.c common/cidr.c common/error.c common/file.c common/log.c common/net.c common/str.c common/xmalloc.c */
+/* fuzz-libs: -lcrypt -lcrypto -levent */
 #include "config.h"
 
 #include <stddef.h>

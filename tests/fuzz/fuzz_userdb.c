@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: common/userdb.c common/conf.c common/conf_defs.c common/cidr.c common/net.c common/table.c common/table_bdb.c common/table_lmdb.c common/file.c common/log.c common/buf.c common/str.c common/error.c common/xmalloc.c */
-/* fuzz-libs: -levent -ldb-5.3 -llmdb */
+/* fuzz-sources: common/userdb.c common/conf.c common/conf_defs.c common/passwd.c common/cidr.c common/net.c common/table.c common/table_bdb.c common/table_lmdb.c common/file.c common/log.c common/buf.c common/str.c common/error.c common/xmalloc.c */
+/* fuzz-libs: -lcrypt -lcrypto -levent -ldb-5.3 -llmdb */
 /*
  * Fuzz target for the users file parser (userdb_parse_line() in
  * common/userdb.c).  The input is split into lines as a users file is.

@@ -274,12 +274,18 @@ START_TEST(test_dummy)
 {
 	const char *d;
 
-	d = passwd_dummy_hash();
+	d = passwd_dummy_hash("yescrypt");
 	ck_assert_ptr_nonnull(d);
 	ck_assert_msg(strncmp(d, "$y$", 3) == 0, "%s", d);
-	ck_assert_ptr_eq(passwd_dummy_hash(), d);
+	ck_assert_ptr_eq(passwd_dummy_hash("yescrypt"), d);
 	ck_assert_int_eq(verify(d, "secret", NULL), 0);
 	ck_assert_int_eq(verify(d, "", NULL), 0);
+	/* One per scheme, so unknown users cost what the configured scheme costs. */
+	ck_assert_msg(strncmp(passwd_dummy_hash("sha512-crypt"), "$6$", 3) == 0,
+	    "%s", passwd_dummy_hash("sha512-crypt"));
+	ck_assert_msg(strncmp(passwd_dummy_hash("bcrypt"), "$2", 2) == 0,
+	    "%s", passwd_dummy_hash("bcrypt"));
+	ck_assert_ptr_eq(passwd_dummy_hash("no-such-scheme"), d);
 }
 END_TEST
 
