@@ -1125,6 +1125,20 @@ conf_check(struct conf_parser *p)
 		    "\"syslog_facility\": \"%s\" is not a syslog facility "
 		    "(mail, daemon, user, local0 to local7)",
 		    conf_show(c->syslog_facility, shown));
+	if (strcmp(c->smtpd_bare_newline, "reject") != 0 &&
+	    strcmp(c->smtpd_bare_newline, "normalize") != 0)
+		conf_error(p, conf_global_line(p, "smtpd_bare_newline"),
+		    "\"smtpd_bare_newline\": \"%s\" is not reject or normalize",
+		    conf_show(c->smtpd_bare_newline, shown));
+	if (strcmp(c->tls_min_protocol, "TLSv1.2") != 0 &&
+	    strcmp(c->tls_min_protocol, "TLSv1.3") != 0)
+		conf_error(p, conf_global_line(p, "tls_min_protocol"),
+		    "\"tls_min_protocol\": \"%s\" is not TLSv1.2 or TLSv1.3",
+		    conf_show(c->tls_min_protocol, shown));
+	if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0'))
+		conf_error(p, conf_global_line(p, c->tls_cert_file[0] == '\0' ?
+		    "tls_key_file" : "tls_cert_file"),
+		    "\"tls_cert_file\" and \"tls_key_file\" go together");
 	if (!passwd_scheme_valid(c->authd_password_scheme))
 		conf_error(p, conf_global_line(p, "authd_password_scheme"),
 		    "\"authd_password_scheme\": \"%s\" is not yescrypt, "

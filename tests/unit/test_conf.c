@@ -999,7 +999,16 @@ START_TEST(test_conf_round_trip)
 	    "authd_max_tracked = 100\n"
 	    "authd_token_lifetime = 10s\n"
 	    "authd_max_alias_depth = 5\n"
-	    "authd_max_alias_targets = 7\n";
+	    "authd_max_alias_targets = 7\n"
+	    "tls_cert_file = /c\n"
+	    "tls_key_file = /k\n"
+	    "tls_min_protocol = TLSv1.3\n"
+	    "tls_ciphers = HIGH\n"
+	    "tls_ciphersuites = TLS_AES_256_GCM_SHA384\n"
+	    "smtpd_max_message_size = 10m\n"
+	    "smtpd_max_data_line_length = 1000\n"
+	    "smtpd_bare_newline = normalize\n"
+	    "smtpd_max_hops = 20\n";
 	static const char svc[] =
 	    "t.enable = off\n"
 	    "t.program = /p\n"
