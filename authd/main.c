@@ -295,8 +295,9 @@ authd_verify(struct authd_exchange **xp)
 		free(user);
 		return;
 	}
-	ok = passwd_verify(found == 1 ? u.hash : passwd_dummy_hash(cfg->authd_password_scheme),
-	    x->sasl->password, x->sasl->password_len, &plain, &error);
+	ok = passwd_verify(found == 1 ? u.hash :
+	    passwd_dummy_hash(cfg->authd_password_scheme), x->sasl->password,
+	    x->sasl->password_len, &plain, &error);
 	sasl_wipe_password(x->sasl);
 	if (found == 0)
 		why = "unknown user";
