@@ -1104,6 +1104,35 @@ conf_check_listen(struct conf_parser *p, size_t idx)
 	}
 }
 
+/*
+ * A STR setting that takes one of a few words: choices is NULL-terminated;
+ * the error lists them ("reject or normalize").
+ */
+static void
+conf_check_choice(struct conf_parser *p, const char *name, const char *value,
+    const char *const *choices)
+{
+	char	 shown[CONF_SHOW_SIZE], list[256];
+	size_t	 i, len = 0;
+	int	 n;
+
+	for (i = 0; choices[i] != NULL; i++) {
+		if (strcmp(value, choices[i]) == 0)
+			return;
+	}
+	list[0] = '\0';
+	for (i = 0; choices[i] != NULL; i++) {
+		n = snprintf(list + len, sizeof(list) - len, "%s%s",
+		    i == 0 ? "" : choices[i + 1] == NULL ? " or " : ", ",
+		    choices[i]);
+		if (n < 0 || (size_t)n >= sizeof(list) - len)
+			break;
+		len += (size_t)n;
+	}
+	conf_error(p, conf_global_line(p, name), "\"%s\": \"%s\" is not %s",
+	    name, conf_show(value, shown), list);
+}
+
 /* The checks that involve more than one value or a helper module. */
 static void
 conf_check(struct conf_parser *p)
@@ -1125,30 +1154,22 @@ conf_check(struct conf_parser *p)
 		    "\"syslog_facility\": \"%s\" is not a syslog facility "
 		    "(mail, daemon, user, local0 to local7)",
 		    conf_show(c->syslog_facility, shown));
-	if (strcmp(c->smtpd_bare_newline, "reject") != 0 &&
-	    strcmp(c->smtpd_bare_newline, "normalize") != 0)
-		conf_error(p, conf_global_line(p, "smtpd_bare_newline"),
-		    "\"smtpd_bare_newline\": \"%s\" is not reject or normalize",
-		    conf_show(c->smtpd_bare_newline, shown));
-	if (strcmp(c->tls_min_protocol, "TLSv1.2") != 0 &&
-	    strcmp(c->tls_min_protocol, "TLSv1.3") != 0)
-		conf_error(p, conf_global_line(p, "tls_min_protocol"),
-		    "\"tls_min_protocol\": \"%s\" is not TLSv1.2 or TLSv1.3",
-		    conf_show(c->tls_min_protocol, shown));
-	if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0'))
-		conf_error(p, conf_global_line(p, c->tls_cert_file[0] == '\0' ?
-		    "tls_key_file" : "tls_cert_file"),
-		    "\"tls_cert_file\" and \"tls_key_file\" go together");
+	conf_check_choice(p, "smtpd_bare_newline", c->smtpd_bare_newline,
+	    (const char *const[]){ "reject", "normalize", NULL });
+	conf_check_choice(p, "tls_min_protocol", c->tls_min_protocol,
+	    (const char *const[]){ "TLSv1.2", "TLSv1.3", NULL });
+	/* passwd.c is the one list of schemes. */
 	if (!passwd_scheme_valid(c->authd_password_scheme))
 		conf_error(p, conf_global_line(p, "authd_password_scheme"),
 		    "\"authd_password_scheme\": \"%s\" is not yescrypt, "
 		    "sha512-crypt or bcrypt",
 		    conf_show(c->authd_password_scheme, shown));
-	if (strcmp(c->default_database_type, "hash") != 0 &&
-	    strcmp(c->default_database_type, "lmdb") != 0)
-		conf_error(p, conf_global_line(p, "default_database_type"),
-		    "\"default_database_type\": \"%s\" is not hash or lmdb",
-		    conf_show(c->default_database_type, shown));
+	conf_check_choice(p, "default_database_type", c->default_database_type,
+	    (const char *const[]){ "hash", "lmdb", NULL });
+	if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0'))
+		conf_error(p, conf_global_line(p, c->tls_cert_file[0] == '\0' ?
+		    "tls_key_file" : "tls_cert_file"),
+		    "\"tls_cert_file\" and \"tls_key_file\" go together");
 	if (c->mail_owner[0] == '\0')
 		conf_error(p, conf_global_line(p, "mail_owner"),
 		    "\"mail_owner\" must not be empty");
