@@ -1008,7 +1008,11 @@ START_TEST(test_conf_round_trip)
 	    "smtpd_max_message_size = 10m\n"
 	    "smtpd_max_data_line_length = 1000\n"
 	    "smtpd_bare_newline = normalize\n"
-	    "smtpd_max_hops = 20\n";
+	    "smtpd_max_hops = 20\n"
+	    "smtpd_max_line_length = 4096\n"
+	    "smtpd_max_recipients = 50\n"
+	    "smtpd_max_errors = 5\n"
+	    "smtpd_timeout = 1m\n";
 	static const char svc[] =
 	    "t.enable = off\n"
 	    "t.program = /p\n"

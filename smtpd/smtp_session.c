@@ -1,0 +1,1565 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * One SMTP session (RFC 5321) per connection, on a bufferevent.
+ *
+ * The protocol is a state (bit flags), a command table and one handler per
+ * command (STYLE R20).  Input is processed strictly in order from the
+ * bufferevent's input buffer: command lines through net_read_line() with
+ * smtpd_max_line_length (STYLE R7), message data through smtp_data.c, BDAT
+ * chunks by their byte counts.  PIPELINING (RFC 2920) needs nothing more
+ * than that: replies go out in the order of the commands, and while a
+ * command waits for authd (RCPT, AUTH) the session stops reading and
+ * processing, so the next command is handled only after the answer.  The
+ * queue file is written and committed synchronously, which stops the
+ * session the same way while the disk works.
+ *
+ * Nothing here trusts the client: every line, path, parameter and chunk
+ * size is bounded by a setting; replies carry codes and fixed texts
+ * (STYLE R13), the log gets the details with log_safe() (STYLE R11).
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "common/authd_client.h"
+#include "common/buf.h"
+#include "common/conf.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/qfile.h"
+#include "common/service.h"
+#include "common/str.h"
+#include "common/tls.h"
+#include "common/xmalloc.h"
+#include "smtpd.h"
+#include "smtp_data.h"
+#include "smtp_parse.h"
+#include "smtp_session.h"
+#include "common/banned.h"
+
+/* Session states (bit flags, so a command lists where it is allowed). */
+#define SMTP_S_GREET	0x01u	/* connected, no HELO/EHLO yet */
+#define SMTP_S_READY	0x02u	/* after HELO/EHLO, no transaction */
+#define SMTP_S_MAIL	0x04u	/* MAIL accepted, no recipient yet */
+#define SMTP_S_RCPT	0x08u	/* at least one recipient accepted */
+#define SMTP_S_DATA	0x10u	/* reading message data after 354 */
+#define SMTP_S_BDAT	0x20u	/* between the chunks of a BDAT message */
+#define SMTP_S_AUTH	0x40u	/* AUTH exchange: lines are SASL answers */
+#define SMTP_S_ANY	(SMTP_S_GREET | SMTP_S_READY | SMTP_S_MAIL | \
+			    SMTP_S_RCPT | SMTP_S_BDAT)
+
+enum smtp_role {
+	SMTP_ROLE_SMTP,		/* port 25: relay by mynetworks or AUTH */
+	SMTP_ROLE_SUBMISSION,	/* port 587: STARTTLS, then AUTH before MAIL */
+	SMTP_ROLE_SMTPS,	/* port 465: implicit TLS, AUTH before MAIL */
+};
+
+/* Longest name of an address in the log: "unknown[" IPv6 "]". */
+#define SMTP_NAMADDR_MAX	(INET6_ADDRSTRLEN + 10)
+/* The longest HELO/EHLO argument (a domain or an address literal). */
+#define SMTP_HELO_MAX		SMTP_PARSE_DOMAIN_MAX
+/* A decoded SASL response: the longest line decodes to 3/4 of it. */
+#define SMTP_SASL_MAX(line)	((line) / 4 * 3 + 3)
+/* How often a closing TLS session looks whether its output has gone. */
+#define SMTP_CLOSE_POLL_USEC	10000
+#define SMTP_CLOSE_POLL_MAX	200
+/*
+ * Replies queued for a client that does not read them: past this the
+ * session stops processing pipelined input until the output has drained,
+ * so a client cannot make us buffer replies without bound.
+ */
+#define SMTP_OUTPUT_MAX		(64 * 1024)
+
+struct smtp_rcpt {
+	char		*addr;
+	char		*orcpt;		/* "rfc822;a@b", NULL = none */
+	unsigned int	 notify;
+};
+
+struct smtp_session {
+	TAILQ_ENTRY(smtp_session) entry;
+	struct smtpd		*sd;
+	struct bufferevent	*bev;
+	struct event		*close_ev;
+	unsigned int		 close_polls;
+	enum smtp_role		 role;
+	unsigned int		 state;
+	unsigned int		 auth_prev_state;
+	char			 addr[INET6_ADDRSTRLEN];
+	char			 namaddr[SMTP_NAMADDR_MAX];
+	char			 last_cmd[SMTP_PARSE_VERB_MAX + 1];
+	struct buf		*line;
+	char			*helo;
+	bool			 esmtp;
+	bool			 tls;		/* TLS is (being) set up */
+	bool			 tls_ready;	/* the handshake finished */
+	char			 tls_info[TLS_INFO_MAX];
+	bool			 skipping;	/* the rest of a long line */
+	bool			 waiting;	/* on authd */
+	bool			 closing;
+	bool			 output_full;	/* waiting for it to drain */
+	char			*auth_user;
+	char			 auth_mech[8];
+	unsigned int		 errors;
+
+	/* The transaction. */
+	bool			 has_mail;
+	char			*sender;
+	struct smtp_parse_mail	 mail;
+	struct smtp_rcpt	*rcpts;
+	unsigned int		 nrcpt;
+	unsigned int		 rcpt_alloc;
+	struct authd_request	*req;
+	char			*pending_rcpt;	/* waiting for authd */
+	struct smtp_parse_rcpt	 pending_params;
+
+	/* The message. */
+	struct qfile_writer	*w;
+	struct smtp_data	*d;
+	uint64_t		 hdr_len;	/* our Received header */
+	bool			 sink_logged;
+	bool			 bdat_active;	/* reading a chunk */
+	bool			 bdat_last;
+	bool			 bdat_fed;	/* any byte of a last chunk */
+	uint64_t		 bdat_left;
+	uint64_t		 bdat_total;
+	const char		*bdat_reject;	/* chunk read only to drop */
+};
+
+typedef void smtp_handler(struct smtp_session *s, const char *args);
+
+struct smtp_cmd {
+	const char	*verb;
+	smtp_handler	*handler;
+	unsigned int	 states;
+};
+
+static void	smtp_session_run(struct smtp_session *s);
+static void	smtp_session_close(struct smtp_session *s);
+static void	smtp_session_finish(struct smtp_session *s);
+static void	smtp_session_free(struct smtp_session **sp);
+static void	smtp_session_setcb(struct smtp_session *s);
+
+static smtp_handler smtp_cmd_helo, smtp_cmd_ehlo, smtp_cmd_mail,
+    smtp_cmd_rcpt, smtp_cmd_data, smtp_cmd_bdat, smtp_cmd_rset,
+    smtp_cmd_noop, smtp_cmd_quit, smtp_cmd_vrfy, smtp_cmd_help,
+    smtp_cmd_starttls, smtp_cmd_auth;
+
+static const struct smtp_cmd smtp_cmds[] = {
+	{ "EHLO",	smtp_cmd_ehlo,	SMTP_S_GREET | SMTP_S_READY |
+					SMTP_S_MAIL | SMTP_S_RCPT },
+	{ "HELO",	smtp_cmd_helo,	SMTP_S_GREET | SMTP_S_READY |
+					SMTP_S_MAIL | SMTP_S_RCPT },
+	{ "MAIL",	smtp_cmd_mail,	SMTP_S_READY },
+	{ "RCPT",	smtp_cmd_rcpt,	SMTP_S_MAIL | SMTP_S_RCPT },
+	{ "DATA",	smtp_cmd_data,	SMTP_S_MAIL | SMTP_S_RCPT },
+	/* BDAT checks its state itself: a refused chunk is still read. */
+	{ "BDAT",	smtp_cmd_bdat,	SMTP_S_ANY },
+	{ "RSET",	smtp_cmd_rset,	SMTP_S_ANY },
+	{ "NOOP",	smtp_cmd_noop,	SMTP_S_ANY },
+	{ "QUIT",	smtp_cmd_quit,	SMTP_S_ANY },
+	{ "VRFY",	smtp_cmd_vrfy,	SMTP_S_ANY },
+	{ "HELP",	smtp_cmd_help,	SMTP_S_ANY },
+	{ "STARTTLS",	smtp_cmd_starttls, SMTP_S_GREET | SMTP_S_READY },
+	{ "AUTH",	smtp_cmd_auth,	SMTP_S_READY },
+};
+
+/* ---- replies, state, logs ------------------------------------------- */
+
+static const char *
+smtp_state_name(unsigned int state)
+{
+	switch (state) {
+	case SMTP_S_GREET:	return "GREET";
+	case SMTP_S_READY:	return "READY";
+	case SMTP_S_MAIL:	return "MAIL";
+	case SMTP_S_RCPT:	return "RCPT";
+	case SMTP_S_DATA:	return "DATA";
+	case SMTP_S_BDAT:	return "BDAT";
+	case SMTP_S_AUTH:	return "AUTH";
+	default:		return "?";
+	}
+}
+
+static void
+smtp_session_set_state(struct smtp_session *s, unsigned int state)
+{
+	if (s->state != state)
+		log_debug("%s: state %s -> %s", s->namaddr,
+		    smtp_state_name(s->state), smtp_state_name(state));
+	s->state = state;
+}
+
+/* The state after a transaction ends or is reset. */
+static unsigned int
+smtp_session_idle_state(const struct smtp_session *s)
+{
+	return s->helo != NULL ? SMTP_S_READY : SMTP_S_GREET;
+}
+
+static void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+    ATTR_PRINTF(2, 3);
+
+/*
+ * Queues one reply line.  4xx and 5xx count as errors; at
+ * smtpd_max_errors the session says 421 and ends (Postfix's
+ * smtpd_hard_error_limit).
+ */
+static void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	va_list		 ap;
+
+	if (s->closing)
+		return;
+	va_start(ap, fmt);
+	(void)evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	(void)evbuffer_add(out, "\r\n", 2);
+	if ((fmt[0] == '4' || fmt[0] == '5') &&
+	    ++s->errors >= cfg->smtpd_max_errors) {
+		log_info("too many errors after %s from %s",
+		    s->last_cmd[0] != '\0' ? s->last_cmd : "CONNECT",
+		    s->namaddr);
+		(void)evbuffer_add_printf(out,
+		    "421 4.7.0 %s Error: too many errors\r\n",
+		    s->sd->hostname);
+		smtp_session_close(s);
+	}
+}
+
+/* "ESMTP", "ESMTPS", "ESMTPSA" or "SMTP" for the header and the file. */
+static const char *
+smtp_session_protocol(const struct smtp_session *s)
+{
+	if (!s->esmtp)
+		return s->tls ? "SMTPS" : "SMTP";
+	if (s->auth_user != NULL)
+		return s->tls ? "ESMTPSA" : "ESMTPA";
+	return s->tls ? "ESMTPS" : "ESMTP";
+}
+
+static void
+smtp_session_log_reject(struct smtp_session *s, const char *cmd,
+    const char *reply, const char *to)
+{
+	char	from[SMTP_PARSE_PATH_MAX * 4 + 16] = "";
+	char	rcpt[SMTP_PARSE_PATH_MAX * 4 + 16] = "";
+
+	/* log_safe() escapes each byte to at most 4 characters. */
+	if (s->sender != NULL)
+		(void)snprintf(from, sizeof(from), " from=<%s>",
+		    log_safe(s->sender));
+	if (to != NULL)
+		(void)snprintf(rcpt, sizeof(rcpt), " to=<%s>", log_safe(to));
+	log_q(LOG_INFO, NULL, "reject: %s from %s: %s;%s%s proto=%s helo=<%s>",
+	    cmd, s->namaddr, log_safe(reply), from, rcpt,
+	    smtp_session_protocol(s),
+	    log_safe(s->helo != NULL ? s->helo : ""));
+}
+
+/* ---- transaction ---------------------------------------------------- */
+
+static void
+smtp_session_reset(struct smtp_session *s)
+{
+	unsigned int	i;
+
+	authd_request_cancel(&s->req);
+	s->waiting = false;
+	free(s->pending_rcpt);
+	s->pending_rcpt = NULL;
+	for (i = 0; i < s->nrcpt; i++) {
+		free(s->rcpts[i].addr);
+		free(s->rcpts[i].orcpt);
+	}
+	s->nrcpt = 0;
+	free(s->sender);
+	s->sender = NULL;
+	s->has_mail = false;
+	memset(&s->mail, 0, sizeof(s->mail));
+	smtp_data_free(&s->d);
+	qfile_writer_abort(&s->w);
+	s->bdat_total = 0;
+	s->sink_logged = false;
+}
+
+static int
+smtp_session_sink(void *ctx, const uint8_t *data, size_t len,
+    const char **error_r)
+{
+	struct smtp_session *s = ctx;
+
+	return qfile_writer_write(s->w, data, len, error_r);
+}
+
+static enum qfile_body
+smtp_session_qbody(enum smtp_parse_body b)
+{
+	switch (b) {
+	case SMTP_PARSE_BODY_7BIT:		return QFILE_BODY_7BIT;
+	case SMTP_PARSE_BODY_8BITMIME:		return QFILE_BODY_8BITMIME;
+	case SMTP_PARSE_BODY_BINARYMIME:	return QFILE_BODY_BINARYMIME;
+	case SMTP_PARSE_BODY_NONE:
+	default:				return QFILE_BODY_NONE;
+	}
+}
+
+static enum qfile_ret
+smtp_session_qret(enum smtp_parse_ret r)
+{
+	switch (r) {
+	case SMTP_PARSE_RET_FULL:	return QFILE_RET_FULL;
+	case SMTP_PARSE_RET_HDRS:	return QFILE_RET_HDRS;
+	case SMTP_PARSE_RET_NONE:
+	default:			return QFILE_RET_NONE;
+	}
+}
+
+/*
+ * The Received header (RFC 5321 4.4), in Postfix's layout; we do no
+ * reverse DNS lookup, so the client is "unknown [IP]".
+ */
+static int
+smtp_session_received(struct smtp_session *s, const char *qid,
+    struct buf *b)
+{
+	char		date[64];
+	struct tm	tm;
+	time_t		now = time(NULL);
+
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
+	    &tm) == 0)
+		return -1;
+	if (buf_printf(b, "Received: from %s (unknown [%s])\r\n",
+	    s->helo != NULL ? s->helo : "unknown", s->addr) == -1)
+		return -1;
+	if (s->tls_ready && s->tls_info[0] != '\0' &&
+	    buf_printf(b, "\t(using %s)\r\n", s->tls_info) == -1)
+		return -1;
+	if (buf_printf(b, "\tby %s (postern) with %s id %s", s->sd->hostname,
+	    smtp_session_protocol(s), qid) == -1)
+		return -1;
+	if (s->nrcpt == 1)
+		return buf_printf(b, "\r\n\tfor <%s>; %s\r\n", s->rcpts[0].addr,
+		    date);
+	return buf_printf(b, ";\r\n\t%s\r\n", date);
+}
+
+/*
+ * Starts the queue file for DATA or the first BDAT chunk: envelope,
+ * Received header, the data filter.  Returns 0, or -1 (logged; the
+ * caller answers 452 4.3.1).
+ */
+static int
+smtp_session_begin_message(struct smtp_session *s, enum smtp_data_mode mode)
+{
+	struct qfile_mail	 m;
+	struct qfile_client	 c;
+	struct qfile_rcpt	 r;
+	struct smtp_data_limits	 lim;
+	struct buf		*hdr;
+	const char		*error, *qid;
+	unsigned int		 i;
+
+	s->w = qfile_writer_new(s->sd->queue_dir, &error);
+	if (s->w == NULL) {
+		log_error("%s: cannot create a queue file: %s", s->namaddr,
+		    error);
+		return -1;
+	}
+	qid = qfile_writer_id(s->w);
+	if (s->auth_user != NULL)
+		log_q(LOG_INFO, qid, "client=%s, sasl_method=%s, "
+		    "sasl_username=%s", s->namaddr, s->auth_mech,
+		    log_safe(s->auth_user));
+	else
+		log_q(LOG_INFO, qid, "client=%s", s->namaddr);
+
+	memset(&m, 0, sizeof(m));
+	m.sender = s->sender;
+	m.size = s->mail.has_size ? s->mail.size : 0;
+	m.body = smtp_session_qbody(s->mail.body);
+	m.smtputf8 = s->mail.smtputf8;
+	m.ret = smtp_session_qret(s->mail.ret);
+	m.envid = s->mail.has_envid ? s->mail.envid : NULL;
+	/* RFC 4954 5: AUTH= is kept only from an authenticated client. */
+	if (s->mail.has_auth && s->auth_user != NULL)
+		m.auth = s->mail.auth_empty ? "" : s->mail.auth;
+	memset(&c, 0, sizeof(c));
+	c.addr = s->addr;
+	c.helo = s->helo;
+	c.protocol = smtp_session_protocol(s);
+	c.sasl_user = s->auth_user;
+	if (qfile_writer_mail(s->w, &m, &error) == -1 ||
+	    qfile_writer_client(s->w, &c, &error) == -1)
+		goto fail;
+	for (i = 0; i < s->nrcpt; i++) {
+		r.addr = s->rcpts[i].addr;
+		r.orcpt = s->rcpts[i].orcpt;
+		r.notify = s->rcpts[i].notify;
+		if (qfile_writer_add_rcpt(s->w, &r, &error) == -1)
+			goto fail;
+	}
+	hdr = buf_new(512, QFILE_HELO_MAX + QFILE_ADDR_MAX + 1024);
+	if (smtp_session_received(s, qid, hdr) == -1) {
+		buf_free(&hdr);
+		error = "Received header too long";
+		goto fail;
+	}
+	s->hdr_len = hdr->len;
+	if (qfile_writer_begin_message(s->w,
+	    cfg->smtpd_max_message_size + hdr->len, &error) == -1 ||
+	    qfile_writer_write(s->w, hdr->data, hdr->len, &error) == -1) {
+		buf_free(&hdr);
+		goto fail;
+	}
+	buf_free(&hdr);
+
+	lim.max_message_size = cfg->smtpd_max_message_size;
+	lim.max_line_length = (size_t)cfg->smtpd_max_data_line_length;
+	lim.max_hops = cfg->smtpd_max_hops;
+	lim.max_header_size = SMTP_DATA_DEFAULT_MAX_HEADER_SIZE;
+	s->d = smtp_data_new(mode, strcmp(cfg->smtpd_bare_newline,
+	    "normalize") == 0 ? SMTP_DATA_NORMALIZE : SMTP_DATA_REJECT, &lim,
+	    smtp_session_sink, s);
+	return 0;
+
+fail:
+	log_q(LOG_ERR, qid, "cannot write queue file: %s", error);
+	qfile_writer_abort(&s->w);
+	return -1;
+}
+
+/* The end of DATA or of the last BDAT chunk: refuse, or commit and 250. */
+static void
+smtp_session_end_message(struct smtp_session *s, const char *cmd)
+{
+	const struct smtp_data_result *res = smtp_data_result(s->d);
+	char		 qid[QFILE_ID_SIZE];
+	const char	*error, *reply;
+
+	if (res->flags != 0) {
+		if ((res->flags & SMTP_DATA_SINK_FAILED) != 0)
+			reply = "452 4.3.1 Error: insufficient system storage";
+		else
+			reply = smtp_data_reply(res->flags);
+		log_q(LOG_INFO, qfile_writer_id(s->w), "reject: %s from %s: "
+		    "%s; from=<%s> proto=%s helo=<%s>", cmd, s->namaddr, reply,
+		    log_safe(s->sender), smtp_session_protocol(s),
+		    log_safe(s->helo != NULL ? s->helo : ""));
+		smtp_reply(s, "%s", reply);
+	} else if (qfile_writer_commit(s->w, qid, &error) == -1) {
+		log_q(LOG_ERR, qfile_writer_id(s->w), "cannot commit queue "
+		    "file: %s", error);
+		smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
+	} else {
+		log_q(LOG_INFO, qid, "from=<%s>, size=%" PRIu64 ", nrcpt=%u "
+		    "(queue active)", log_safe(s->sender),
+		    res->bytes + s->hdr_len, s->nrcpt);
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+	}
+	smtp_session_reset(s);
+	smtp_session_set_state(s, smtp_session_idle_state(s));
+}
+
+/* ---- input ---------------------------------------------------------- */
+
+/* Message data after 354.  Returns 1 when the message ended, 0: more. */
+static int
+smtp_session_data_input(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v;
+	const char		*error;
+	size_t			 consumed;
+	int			 r;
+
+	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
+		r = smtp_data_feed(s->d, v.iov_base, v.iov_len, &consumed,
+		    &error);
+		(void)evbuffer_drain(in, consumed);
+		if (r == -1 && !s->sink_logged) {
+			log_q(LOG_ERR, qfile_writer_id(s->w),
+			    "write queue file: %s", error);
+			s->sink_logged = true;
+		}
+		if (r == 1) {
+			smtp_session_end_message(s, "DATA");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A BDAT chunk.  Returns 1 when the chunk is complete, 0: more. */
+static int
+smtp_session_bdat_input(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v;
+	const char		*error;
+	size_t			 take;
+	bool			 last;
+	int			 r;
+
+	while (s->bdat_left > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) <= 0 || v.iov_len == 0)
+			return 0;
+		take = v.iov_len;
+		if ((uint64_t)take > s->bdat_left)
+			take = (size_t)s->bdat_left;
+		if (s->bdat_reject == NULL) {
+			last = s->bdat_last && (uint64_t)take == s->bdat_left;
+			r = smtp_data_feed_chunk(s->d, v.iov_base, take, last,
+			    &error);
+			if (last)
+				s->bdat_fed = true;
+			if (r == -1 && !s->sink_logged) {
+				log_q(LOG_ERR, qfile_writer_id(s->w),
+				    "write queue file: %s", error);
+				s->sink_logged = true;
+			}
+		}
+		(void)evbuffer_drain(in, take);
+		s->bdat_left -= take;
+	}
+	s->bdat_active = false;
+	if (s->bdat_reject != NULL) {
+		smtp_reply(s, "%s", s->bdat_reject);
+		s->bdat_reject = NULL;
+		return 1;
+	}
+	if (!s->bdat_last) {
+		smtp_reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
+		    s->bdat_total);
+		return 1;
+	}
+	if (!s->bdat_fed &&	/* "BDAT 0 LAST" */
+	    smtp_data_feed_chunk(s->d, (const uint8_t *)"", 0, true,
+	    &error) == -1)
+		log_q(LOG_ERR, qfile_writer_id(s->w), "write queue file: %s",
+		    error);
+	smtp_session_end_message(s, "BDAT");
+	return 1;
+}
+
+static const struct smtp_cmd *
+smtp_cmd_find(const char *verb)
+{
+	size_t	i;
+
+	for (i = 0; i < N_ELEMENTS(smtp_cmds); i++)
+		if (strcmp(smtp_cmds[i].verb, verb) == 0)
+			return &smtp_cmds[i];
+	return NULL;
+}
+
+static void
+smtp_session_command(struct smtp_session *s)
+{
+	struct smtp_parse_cmd	 cmd;
+	const struct smtp_cmd	*c;
+	enum smtp_parse_err	 kind;
+	const char		*error;
+
+	if (smtp_parse_command(s->line->data, s->line->len, &cmd, &kind,
+	    &error) == -1) {
+		smtp_reply(s, "500 5.5.2 Error: %s", error);
+		return;
+	}
+	(void)snprintf(s->last_cmd, sizeof(s->last_cmd), "%s", cmd.verb);
+	if ((c = smtp_cmd_find(cmd.verb)) == NULL) {
+		smtp_reply(s, "502 5.5.2 Error: command not recognized");
+		return;
+	}
+	if ((c->states & s->state) == 0) {
+		if (s->state == SMTP_S_GREET)
+			smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		else
+			smtp_reply(s, "503 5.5.1 Error: bad sequence of "
+			    "commands");
+		return;
+	}
+	c->handler(s, cmd.args);
+}
+
+static void smtp_session_auth_line(struct smtp_session *s);
+
+/*
+ * Processes buffered input in order until it runs out, the session waits
+ * for authd, or it closes.  May free the session: the caller must not
+ * touch s afterwards.
+ */
+static void
+smtp_session_run(struct smtp_session *s)
+{
+	struct evbuffer		*in;
+	enum line_status	 st;
+	bool			 bare_lf;
+
+	while (!s->closing && !s->waiting) {
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    SMTP_OUTPUT_MAX) {
+			log_debug("%s: replies not read; pausing input",
+			    s->namaddr);
+			s->output_full = true;
+			(void)bufferevent_disable(s->bev, EV_READ);
+			return;		/* the write callback resumes */
+		}
+		in = bufferevent_get_input(s->bev);
+		if (s->state == SMTP_S_DATA) {
+			if (smtp_session_data_input(s, in) == 0)
+				break;
+			continue;
+		}
+		if (s->bdat_active) {
+			if (smtp_session_bdat_input(s, in) == 0)
+				break;
+			continue;
+		}
+		if (s->skipping) {
+			if (!net_skip_line(in))
+				break;
+			s->skipping = false;
+			continue;
+		}
+		/* Stopping: idle sessions end before their next command. */
+		if (service_stopping(s->sd->sv) && (s->state == SMTP_S_GREET ||
+		    s->state == SMTP_S_READY)) {
+			smtp_reply(s, "421 4.3.2 %s Service shutting down",
+			    s->sd->hostname);
+			smtp_session_close(s);
+			break;
+		}
+		st = net_read_line(in, s->line,
+		    (size_t)cfg->smtpd_max_line_length, &bare_lf);
+		if (st == LINE_MORE)
+			break;
+		if (st == LINE_TOO_LONG) {
+			log_info("line too long from %s", s->namaddr);
+			s->skipping = true;
+			if (s->state == SMTP_S_AUTH) {
+				authd_request_cancel(&s->req);
+				smtp_session_set_state(s, s->auth_prev_state);
+			}
+			smtp_reply(s, "500 5.5.2 Error: line too long");
+			continue;
+		}
+		if (s->state == SMTP_S_AUTH)
+			smtp_session_auth_line(s);
+		else
+			smtp_session_command(s);
+		/* A SASL answer may hold a password. */
+		explicit_bzero(s->line->data, s->line->len);
+		buf_reset(s->line);
+	}
+	if (s->closing) {
+		smtp_session_finish(s);
+		return;
+	}
+	if (!s->waiting)
+		(void)bufferevent_enable(s->bev, EV_READ);
+}
+
+/* ---- connection ----------------------------------------------------- */
+
+static bool
+smtp_session_output_empty(struct smtp_session *s)
+{
+	struct bufferevent *under;
+
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return false;
+	under = bufferevent_get_underlying(s->bev);
+	return under == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(under)) == 0;
+}
+
+static void
+smtp_session_close_poll(evutil_socket_t fd ATTR_UNUSED,
+    short what ATTR_UNUSED, void *arg)
+{
+	smtp_session_finish(arg);
+}
+
+/*
+ * Marks the session for closing: nothing more is read or answered.  The
+ * session is freed later, by smtp_session_finish(), so a handler may call
+ * this and return normally.
+ */
+static void
+smtp_session_close(struct smtp_session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	(void)bufferevent_disable(s->bev, EV_READ);
+	authd_request_cancel(&s->req);
+	s->waiting = false;
+}
+
+/*
+ * Frees a closing session once the replies queued so far are out: at
+ * once, from the write callback, or (TLS over a plain bufferevent, whose
+ * output the write callback does not see) from a short poll.  The caller
+ * must not touch s afterwards.
+ */
+static void
+smtp_session_finish(struct smtp_session *s)
+{
+	struct timeval	tv = { 0, SMTP_CLOSE_POLL_USEC };
+
+	if (smtp_session_output_empty(s) ||
+	    s->close_polls >= SMTP_CLOSE_POLL_MAX) {
+		smtp_session_free(&s);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;		/* the write callback comes back */
+	if (s->close_ev == NULL)
+		s->close_ev = evtimer_new(service_base(s->sd->sv),
+		    smtp_session_close_poll, s);
+	s->close_polls++;
+	(void)evtimer_add(s->close_ev, &tv);
+}
+
+static void
+smtp_session_read_cb(struct bufferevent *bev ATTR_UNUSED, void *arg)
+{
+	smtp_session_run(arg);
+}
+
+static void
+smtp_session_write_cb(struct bufferevent *bev ATTR_UNUSED, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->closing)
+		smtp_session_finish(s);
+	else if (s->output_full) {
+		s->output_full = false;
+		smtp_session_run(s);
+	}
+}
+
+static void
+smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	SSL		*ssl;
+
+	if ((what & BEV_EVENT_CONNECTED) != 0) {
+		s->tls_ready = true;
+		ssl = tls_bufferevent_ssl(bev);
+		if (ssl == NULL || tls_info_format(ssl, s->tls_info,
+		    sizeof(s->tls_info)) == -1)
+			s->tls_info[0] = '\0';
+		log_info("TLS connection established from %s: %s", s->namaddr,
+		    s->tls_info);
+		return;
+	}
+	/*
+	 * A client that stops reading our replies times out on writing:
+	 * no reply can reach it any more, so it goes at once, as do a
+	 * closing session whose last reply does not drain and a client that
+	 * never finishes the TLS handshake.
+	 */
+	if ((what & BEV_EVENT_TIMEOUT) != 0 && !s->closing &&
+	    (what & BEV_EVENT_WRITING) == 0 && (!s->tls || s->tls_ready)) {
+		log_info("timeout after %s from %s", s->last_cmd[0] != '\0' ?
+		    s->last_cmd : "CONNECT", s->namaddr);
+		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->sd->hostname);
+		smtp_session_close(s);
+		smtp_session_finish(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) != 0 && s->tls && !s->tls_ready)
+		log_info("timeout in the TLS handshake from %s", s->namaddr);
+	else if ((what & BEV_EVENT_TIMEOUT) != 0)
+		log_info("timeout after %s from %s (replies not read)",
+		    s->last_cmd[0] != '\0' ? s->last_cmd : "CONNECT",
+		    s->namaddr);
+	else if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) != 0) {
+		if (s->tls && !s->tls_ready)
+			log_info("TLS handshake failed from %s: %s",
+			    s->namaddr, tls_bufferevent_error(bev));
+		else if (!s->closing && (s->has_mail || s->w != NULL))
+			log_info("lost connection after %s from %s",
+			    s->last_cmd, s->namaddr);
+	}
+	smtp_session_free(&s);
+}
+
+static void
+smtp_session_setcb(struct smtp_session *s)
+{
+	struct timeval	tv = { (time_t)cfg->smtpd_timeout, 0 };
+
+	bufferevent_setcb(s->bev, smtp_session_read_cb, smtp_session_write_cb,
+	    smtp_session_event_cb, s);
+	(void)bufferevent_set_timeouts(s->bev, &tv, &tv);
+	(void)bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+void
+smtp_session_new(struct smtpd *sd, int fd, const struct service_listener *l,
+    const struct sockaddr *peer, socklen_t peer_len ATTR_UNUSED)
+{
+	struct smtp_session	*s;
+	const char		*error;
+
+	s = xcalloc(1, sizeof(*s));
+	s->sd = sd;
+	if (strcmp(l->role, "submission") == 0)
+		s->role = SMTP_ROLE_SUBMISSION;
+	else if (strcmp(l->role, "smtps") == 0)
+		s->role = SMTP_ROLE_SMTPS;
+	else
+		s->role = SMTP_ROLE_SMTP;
+	if (peer == NULL || net_addr_str(peer, s->addr, sizeof(s->addr)) == -1)
+		(void)snprintf(s->addr, sizeof(s->addr), "unknown");
+	(void)snprintf(s->namaddr, sizeof(s->namaddr), "unknown[%s]",
+	    s->addr);
+
+	if (s->role == SMTP_ROLE_SMTPS) {
+		if (sd->tls == NULL) {
+			log_warning("smtps listener %s without tls_cert_file: "
+			    "dropping %s", l->address, s->namaddr);
+			(void)close(fd);
+			free(s);
+			return;
+		}
+		if (tls_accept_bufferevent(service_base(sd->sv), sd->tls, fd,
+		    &s->bev, &error) == -1) {
+			log_error("%s: %s", s->namaddr, error);
+			(void)close(fd);
+			free(s);
+			return;
+		}
+		s->tls = true;
+	} else {
+		s->bev = bufferevent_socket_new(service_base(sd->sv), fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL) {
+			log_error("%s: bufferevent_socket_new failed",
+			    s->namaddr);
+			(void)close(fd);
+			free(s);
+			return;
+		}
+	}
+	s->line = buf_new(256, (size_t)cfg->smtpd_max_line_length + 2);
+	s->state = SMTP_S_GREET;
+	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
+	service_client_opened(sd->sv);
+	log_info("connect from %s", s->namaddr);
+	smtp_session_setcb(s);
+	smtp_reply(s, "220 %s ESMTP postern", sd->hostname);
+}
+
+static void
+smtp_session_free(struct smtp_session **sp)
+{
+	struct smtp_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	*sp = NULL;
+	log_info("disconnect from %s", s->namaddr);
+	smtp_session_reset(s);
+	TAILQ_REMOVE(&s->sd->sessions, s, entry);
+	if (s->close_ev != NULL)
+		event_free(s->close_ev);
+	bufferevent_free(s->bev);
+	buf_free(&s->line);
+	free(s->rcpts);
+	free(s->helo);
+	if (s->auth_user != NULL) {
+		explicit_bzero(s->auth_user, strlen(s->auth_user));
+		free(s->auth_user);
+	}
+	service_client_closed(s->sd->sv);
+	free(s);
+}
+
+void
+smtp_session_stop_all(struct smtpd *sd)
+{
+	struct smtp_session *s, *next;
+
+	for (s = TAILQ_FIRST(&sd->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->closing || s->waiting ||
+		    (s->state != SMTP_S_GREET && s->state != SMTP_S_READY))
+			continue;
+		smtp_reply(s, "421 4.3.2 %s Service shutting down",
+		    sd->hostname);
+		smtp_session_close(s);
+		smtp_session_finish(s);
+	}
+}
+
+void
+smtp_session_free_all(struct smtpd *sd)
+{
+	struct smtp_session *s;
+
+	while ((s = TAILQ_FIRST(&sd->sessions)) != NULL)
+		smtp_session_free(&s);
+}
+
+/* ---- HELO, EHLO ----------------------------------------------------- */
+
+/* A HELO/EHLO argument: one word of printable ASCII. */
+static bool
+smtp_helo_valid(const char *arg)
+{
+	size_t	i;
+
+	for (i = 0; arg[i] != '\0'; i++)
+		if (arg[i] <= ' ' || arg[i] >= 0x7f)
+			return false;
+	return i > 0 && i <= SMTP_HELO_MAX;
+}
+
+static bool
+smtp_session_helo_common(struct smtp_session *s, const char *args,
+    const char *verb)
+{
+	if (!smtp_helo_valid(args)) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s hostname", verb);
+		return false;
+	}
+	smtp_session_reset(s);
+	free(s->helo);
+	s->helo = xstrdup(args);
+	smtp_session_set_state(s, SMTP_S_READY);
+	return true;
+}
+
+static void
+smtp_cmd_helo(struct smtp_session *s, const char *args)
+{
+	if (!smtp_session_helo_common(s, args, "HELO"))
+		return;
+	s->esmtp = false;
+	smtp_reply(s, "250 %s", s->sd->hostname);
+}
+
+static void
+smtp_cmd_ehlo(struct smtp_session *s, const char *args)
+{
+	const char	*ext[12];
+	char		 size[32];
+	size_t		 n = 0, i;
+
+	if (!smtp_session_helo_common(s, args, "EHLO"))
+		return;
+	s->esmtp = true;
+	(void)snprintf(size, sizeof(size), "SIZE %" PRIu64,
+	    cfg->smtpd_max_message_size);
+	ext[n++] = "PIPELINING";
+	ext[n++] = size;
+	ext[n++] = "8BITMIME";
+	ext[n++] = "ENHANCEDSTATUSCODES";
+	ext[n++] = "SMTPUTF8";
+	ext[n++] = "CHUNKING";
+	ext[n++] = "DSN";
+	if (s->sd->tls != NULL && !s->tls)
+		ext[n++] = "STARTTLS";
+	/* RFC 4954 4: no AUTH over a cleartext channel (STYLE: strict). */
+	if (s->tls && s->auth_user == NULL)
+		ext[n++] = "AUTH PLAIN LOGIN";
+	smtp_reply(s, "250-%s", s->sd->hostname);
+	for (i = 0; i < n; i++)
+		smtp_reply(s, "250%c%s", i + 1 == n ? ' ' : '-', ext[i]);
+}
+
+/* ---- MAIL, RCPT ----------------------------------------------------- */
+
+/*
+ * Answers and logs a refused MAIL or RCPT (every rejection is logged with
+ * the client's address).
+ */
+static void
+smtp_session_refuse(struct smtp_session *s, const char *cmd,
+    const char *reply)
+{
+	smtp_session_log_reject(s, cmd, reply, NULL);
+	smtp_reply(s, "%s", reply);
+}
+
+/* Answers a parse error of MAIL or RCPT; enh is 5.1.7 or 5.1.3 (paths). */
+static void
+smtp_session_parse_error(struct smtp_session *s, const char *cmd,
+    enum smtp_parse_err kind, const char *enh, const char *error)
+{
+	char	reply[ERROR_MAX + 32];
+
+	switch (kind) {
+	case SMTP_PARSE_E_8BIT:
+		(void)snprintf(reply, sizeof(reply), "553 5.6.7 Error: %s",
+		    error);
+		break;
+	case SMTP_PARSE_E_NULL_PATH:
+		(void)snprintf(reply, sizeof(reply), "501 5.1.3 Error: %s",
+		    error);
+		break;
+	case SMTP_PARSE_E_PARAM_SYNTAX:
+		(void)snprintf(reply, sizeof(reply), "501 5.5.4 Error: %s",
+		    error);
+		break;
+	case SMTP_PARSE_E_PARAM_UNKNOWN:
+		(void)snprintf(reply, sizeof(reply), "555 5.5.4 Error: %s",
+		    error);
+		break;
+	case SMTP_PARSE_E_SIZE:
+		(void)snprintf(reply, sizeof(reply), "552 5.3.4 Error: message "
+		    "size exceeds fixed maximum message size");
+		break;
+	case SMTP_PARSE_E_SYNTAX:
+	case SMTP_PARSE_E_TOO_LONG:
+	case SMTP_PARSE_E_NONE:
+	default:
+		(void)snprintf(reply, sizeof(reply), "501 %s Error: %s", enh,
+		    error);
+		break;
+	}
+	smtp_session_refuse(s, cmd, reply);
+}
+
+static void
+smtp_cmd_mail(struct smtp_session *s, const char *args)
+{
+	struct smtp_parse_addr	 addr;
+	struct smtp_parse_mail	 mail;
+	enum smtp_parse_err	 kind;
+	const char		*rest, *error;
+
+	if (s->role != SMTP_ROLE_SMTP && s->auth_user == NULL) {
+		smtp_session_refuse(s, "MAIL",
+		    "530 5.7.0 Error: authentication required");
+		return;
+	}
+	if (smtp_parse_prefix(args, "FROM:", &rest, &kind, &error) == -1) {
+		smtp_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	/* SMTPUTF8 comes after the path: parse it allowing UTF-8, then
+	   refuse UTF-8 without the parameter (RFC 6531 3.4). */
+	if (smtp_parse_path(rest, SMTP_PARSE_F_ALLOW_EMPTY |
+	    SMTP_PARSE_F_SMTPUTF8, &addr, &rest, &kind, &error) == -1) {
+		smtp_session_parse_error(s, "MAIL", kind, "5.1.7", error);
+		return;
+	}
+	if (smtp_parse_mail_params(rest, cfg->smtpd_max_message_size, &mail,
+	    &kind, &error) == -1) {
+		smtp_session_parse_error(s, "MAIL", kind, "5.5.4", error);
+		return;
+	}
+	if (addr.utf8 && !mail.smtputf8) {
+		smtp_session_refuse(s, "MAIL",
+		    "553 5.6.7 Error: UTF-8 address without SMTPUTF8");
+		return;
+	}
+	if (mail.body == SMTP_PARSE_BODY_BINARYMIME) {
+		smtp_session_refuse(s, "MAIL",
+		    "555 5.5.4 Error: BODY=BINARYMIME is not supported");
+		return;
+	}
+	s->sender = xstrdup(addr.addr);
+	s->mail = mail;
+	s->has_mail = true;
+	smtp_session_set_state(s, SMTP_S_MAIL);
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+static void
+smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
+{
+	struct smtp_session	*s = ctx;
+	struct smtp_rcpt	*rc;
+	char			 reply[SMTP_PARSE_PATH_MAX + 128];
+	bool			 ok = false;
+
+	s->req = NULL;
+	s->waiting = false;
+	switch (r->result) {
+	case AUTHD_RCPT_LOCAL:
+		ok = true;
+		break;
+	case AUTHD_RCPT_REMOTE:
+		if (r->relay) {
+			ok = true;
+			break;
+		}
+		(void)snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay "
+		    "access denied", s->pending_rcpt);
+		break;
+	case AUTHD_RCPT_UNKNOWN:
+		(void)snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: "
+		    "Recipient address rejected: User unknown",
+		    s->pending_rcpt);
+		break;
+	case AUTHD_RCPT_TEMPFAIL:
+	default:
+		log_warning("%s: recipient lookup failed: %s", s->namaddr,
+		    log_safe(r->text != NULL ? r->text : ""));
+		(void)snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: "
+		    "Temporary lookup failure", s->pending_rcpt);
+		break;
+	}
+	if (ok) {
+		if (s->nrcpt == s->rcpt_alloc) {
+			s->rcpt_alloc = s->rcpt_alloc == 0 ? 8 :
+			    s->rcpt_alloc * 2;
+			s->rcpts = xreallocarray(s->rcpts, s->rcpt_alloc,
+			    sizeof(*s->rcpts));
+		}
+		rc = &s->rcpts[s->nrcpt++];
+		rc->addr = s->pending_rcpt;
+		s->pending_rcpt = NULL;
+		rc->notify = s->pending_params.notify;
+		rc->orcpt = NULL;
+		if (s->pending_params.orcpt_type != SMTP_PARSE_ORCPT_NONE)
+			rc->orcpt = xasprintf("%s;%s",
+			    s->pending_params.orcpt_type ==
+			    SMTP_PARSE_ORCPT_UTF8 ? "utf-8" : "rfc822",
+			    s->pending_params.orcpt);
+		smtp_session_set_state(s, SMTP_S_RCPT);
+		smtp_reply(s, "250 2.1.5 Ok");
+	} else {
+		smtp_session_log_reject(s, "RCPT", reply, s->pending_rcpt);
+		free(s->pending_rcpt);
+		s->pending_rcpt = NULL;
+		smtp_reply(s, "%s", reply);
+	}
+	smtp_session_run(s);
+}
+
+static void
+smtp_cmd_rcpt(struct smtp_session *s, const char *args)
+{
+	struct smtp_parse_addr	 addr;
+	enum smtp_parse_err	 kind;
+	const char		*rest, *error;
+	unsigned int		 flags;
+
+	if (smtp_parse_prefix(args, "TO:", &rest, &kind, &error) == -1) {
+		smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	flags = SMTP_PARSE_F_POSTMASTER;
+	if (s->mail.smtputf8)
+		flags |= SMTP_PARSE_F_SMTPUTF8;
+	if (smtp_parse_path(rest, flags, &addr, &rest, &kind, &error) == -1) {
+		smtp_session_parse_error(s, "RCPT", kind, "5.1.3", error);
+		return;
+	}
+	if (smtp_parse_rcpt_params(rest, s->mail.smtputf8, &s->pending_params,
+	    &kind, &error) == -1) {
+		smtp_session_parse_error(s, "RCPT", kind, "5.5.4", error);
+		return;
+	}
+	if (s->nrcpt >= cfg->smtpd_max_recipients) {
+		smtp_session_refuse(s, "RCPT",
+		    "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	s->pending_rcpt = xstrdup(addr.postmaster ? s->sd->postmaster :
+	    addr.addr);
+	s->waiting = true;
+	(void)bufferevent_disable(s->bev, EV_READ);
+	s->req = authd_client_rcpt(s->sd->authd, s->pending_rcpt, s->addr,
+	    s->auth_user != NULL, smtp_session_rcpt_cb, s);
+}
+
+/* ---- DATA, BDAT ----------------------------------------------------- */
+
+static void
+smtp_cmd_data(struct smtp_session *s, const char *args)
+{
+	if (args[0] != '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		smtp_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (smtp_session_begin_message(s, SMTP_DATA_DATA) == -1) {
+		smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
+	smtp_session_set_state(s, SMTP_S_DATA);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* "BDAT size [LAST]" (RFC 3030 2). */
+static void
+smtp_cmd_bdat(struct smtp_session *s, const char *args)
+{
+	const char	*sp;
+	uint64_t	 size;
+	bool		 last = false;
+	size_t		 n;
+
+	/*
+	 * Without a size we cannot tell where the chunk ends, and reading
+	 * its bytes as commands would let them be smuggled in: hang up.
+	 */
+	sp = strchr(args, ' ');
+	n = sp != NULL ? (size_t)(sp - args) : strlen(args);
+	if (sp != NULL) {
+		sp = str_skip_ws(sp);
+		if (!str_eq_icase(sp, "LAST"))
+			n = 0;
+		last = true;
+	}
+	if (n == 0 || parse_u64_n(args, n, UINT64_MAX, &size) == -1) {
+		smtp_session_refuse(s, "BDAT",
+		    "501 5.5.4 Syntax: BDAT size [LAST]");
+		smtp_session_close(s);
+		return;
+	}
+	s->bdat_active = true;
+	s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_fed = false;
+	s->bdat_reject = NULL;
+	/* A refused chunk is still read, to stay in step (RFC 3030 2). */
+	if (!s->esmtp)
+		s->bdat_reject = "503 5.5.1 Error: send EHLO first";
+	else if (s->state != SMTP_S_RCPT && s->state != SMTP_S_BDAT)
+		s->bdat_reject = s->state == SMTP_S_MAIL ?
+		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: bad sequence of commands";
+	else if (size > cfg->smtpd_max_message_size - s->bdat_total) {
+		s->bdat_reject = "552 5.3.4 Error: message size exceeds "
+		    "fixed maximum message size";
+		log_q(LOG_INFO, s->w != NULL ? qfile_writer_id(s->w) : NULL,
+		    "reject: BDAT from %s: message too big", s->namaddr);
+		smtp_session_reset(s);
+		smtp_session_set_state(s, smtp_session_idle_state(s));
+	}
+	if (s->bdat_reject != NULL)
+		return;
+	if (s->state == SMTP_S_RCPT) {
+		if (smtp_session_begin_message(s, SMTP_DATA_BDAT) == -1) {
+			s->bdat_reject = "452 4.3.1 Error: insufficient "
+			    "system storage";
+			return;
+		}
+		smtp_session_set_state(s, SMTP_S_BDAT);
+	}
+	s->bdat_total += size;
+}
+
+/* ---- RSET, NOOP, QUIT, VRFY, HELP ------------------------------------- */
+
+static void
+smtp_cmd_rset(struct smtp_session *s, const char *args ATTR_UNUSED)
+{
+	smtp_session_reset(s);
+	smtp_session_set_state(s, smtp_session_idle_state(s));
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_cmd_noop(struct smtp_session *s, const char *args ATTR_UNUSED)
+{
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_cmd_quit(struct smtp_session *s, const char *args ATTR_UNUSED)
+{
+	smtp_reply(s, "221 2.0.0 Bye");
+	smtp_session_close(s);
+}
+
+/* RFC 5321 3.5.3: 252, and never a hint whether the user exists. */
+static void
+smtp_cmd_vrfy(struct smtp_session *s, const char *args)
+{
+	if (args[0] == '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	smtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+}
+
+static void
+smtp_cmd_help(struct smtp_session *s, const char *args ATTR_UNUSED)
+{
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT "
+	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+}
+
+/* ---- STARTTLS --------------------------------------------------------- */
+
+static void
+smtp_cmd_starttls(struct smtp_session *s, const char *args)
+{
+	struct bufferevent	*tls;
+	struct evbuffer		*in;
+	const char		*error;
+	size_t			 left;
+
+	if (s->sd->tls == NULL) {
+		smtp_reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (s->tls) {
+		smtp_reply(s, "554 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (args[0] != '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	/* CVE-2011-0411: nothing sent before the handshake is a command. */
+	in = bufferevent_get_input(s->bev);
+	if ((left = evbuffer_get_length(in)) > 0) {
+		log_info("discarding %zu bytes pipelined after STARTTLS from "
+		    "%s", left, s->namaddr);
+		(void)evbuffer_drain(in, left);
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	if (tls_starttls_bufferevent(s->sd->tls, s->bev, &tls, &error) == -1) {
+		log_error("%s: STARTTLS: %s", s->namaddr, error);
+		smtp_session_close(s);
+		return;
+	}
+	s->bev = tls;
+	s->tls = true;
+	/* RFC 3207 4.2: forget everything, EHLO again. */
+	smtp_session_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	smtp_session_set_state(s, SMTP_S_GREET);
+	smtp_session_setcb(s);
+}
+
+/* ---- AUTH ------------------------------------------------------------- */
+
+static int
+smtp_b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/*
+ * Strict base64 (RFC 4648 4): groups of four, "=" padding only at the
+ * end.  Writes at most size bytes; returns the length or -1.
+ */
+static int
+smtp_b64_decode(const char *src, size_t len, uint8_t *dst, size_t size)
+{
+	size_t	i, o = 0;
+	int	v[4], j, pad;
+
+	if (len % 4 != 0)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		pad = 0;
+		for (j = 0; j < 4; j++) {
+			if (src[i + j] == '=' && i + 4 == len && j >= 2) {
+				v[j] = 0;
+				pad++;
+				continue;
+			}
+			if (pad > 0 || (v[j] = smtp_b64_value(
+			    (unsigned char)src[i + j])) == -1)
+				return -1;
+		}
+		/* UNSAFE: o + 3 <= size checked before each group. */
+		if (o + 3 - (size_t)pad > size)
+			return -1;
+		dst[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			dst[o++] = (uint8_t)((v[1] & 0xf) << 4 | v[2] >> 2);
+		if (pad < 1)
+			dst[o++] = (uint8_t)((v[2] & 0x3) << 6 | v[3]);
+	}
+	return (int)o;
+}
+
+static void
+smtp_session_auth_cb(const struct authd_auth_reply *r, void *ctx)
+{
+	struct smtp_session	*s = ctx;
+	unsigned char		 enc[4 * ((SMTP_SASL_MAX(512) + 2) / 3) + 1];
+
+	s->waiting = false;
+	switch (r->status) {
+	case AUTHD_CONTINUE:
+		if (r->challenge_len > SMTP_SASL_MAX(512)) {
+			authd_request_cancel(&s->req);
+			smtp_session_set_state(s, s->auth_prev_state);
+			smtp_reply(s, "454 4.7.0 Temporary authentication "
+			    "failure");
+			break;
+		}
+		(void)EVP_EncodeBlock(enc, r->challenge,
+		    (int)r->challenge_len);
+		smtp_reply(s, "334 %s", enc);
+		break;
+	case AUTHD_OK:
+		s->req = NULL;
+		s->auth_user = xstrdup(r->user != NULL ? r->user : "");
+		smtp_session_set_state(s, s->auth_prev_state);
+		log_info("%s: sasl_method=%s, sasl_username=%s", s->namaddr,
+		    s->auth_mech, log_safe(s->auth_user));
+		smtp_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case AUTHD_FAIL:
+		s->req = NULL;
+		smtp_session_set_state(s, s->auth_prev_state);
+		log_warning("%s: SASL %s authentication failed", s->namaddr,
+		    s->auth_mech);
+		smtp_reply(s, "535 5.7.8 Error: authentication failed");
+		break;
+	case AUTHD_TEMPFAIL:
+	default:
+		s->req = NULL;
+		smtp_session_set_state(s, s->auth_prev_state);
+		log_warning("%s: SASL %s: authd unavailable", s->namaddr,
+		    s->auth_mech);
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	}
+	smtp_session_run(s);
+}
+
+static void
+smtp_cmd_auth(struct smtp_session *s, const char *args)
+{
+	char		 mech[sizeof(s->auth_mech)];
+	const char	*sp, *init = NULL;
+	uint8_t		*resp = NULL;
+	size_t		 n, max;
+	int		 len = 0;
+
+	max = SMTP_SASL_MAX((size_t)cfg->smtpd_max_line_length);
+
+	if (s->sd->tls == NULL) {
+		smtp_reply(s, "503 5.5.1 Error: authentication not enabled");
+		return;
+	}
+	if (!s->tls) {
+		smtp_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
+	if (s->auth_user != NULL) {
+		smtp_reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	sp = strchr(args, ' ');
+	n = sp != NULL ? (size_t)(sp - args) : strlen(args);
+	if (n == 0 || n >= sizeof(mech)) {
+		smtp_reply(s, "504 5.5.4 Error: unsupported authentication "
+		    "mechanism");
+		return;
+	}
+	memcpy(mech, args, n);
+	mech[n] = '\0';
+	(void)str_lower(mech);
+	if (strcmp(mech, "plain") == 0)
+		(void)snprintf(s->auth_mech, sizeof(s->auth_mech), "PLAIN");
+	else if (strcmp(mech, "login") == 0)
+		(void)snprintf(s->auth_mech, sizeof(s->auth_mech), "LOGIN");
+	else {
+		smtp_reply(s, "504 5.5.4 Error: unsupported authentication "
+		    "mechanism");
+		return;
+	}
+	if (sp != NULL) {
+		init = str_skip_ws(sp);
+		resp = xmalloc(max);
+		if (strcmp(init, "=") == 0)
+			len = 0;
+		else if ((len = smtp_b64_decode(init, strlen(init), resp,
+		    max)) == -1) {
+			free(resp);
+			smtp_reply(s, "501 5.5.2 Error: cannot decode "
+			    "response");
+			return;
+		}
+	}
+	s->auth_prev_state = s->state;
+	smtp_session_set_state(s, SMTP_S_AUTH);
+	s->waiting = true;
+	(void)bufferevent_disable(s->bev, EV_READ);
+	s->req = authd_client_auth(s->sd->authd, s->auth_mech, "smtp",
+	    s->addr, true, resp, (size_t)len, smtp_session_auth_cb, s);
+	if (resp != NULL) {
+		explicit_bzero(resp, max);
+		free(resp);
+	}
+}
+
+/* A line of the AUTH exchange: "*" or base64 (RFC 4954 4). */
+static void
+smtp_session_auth_line(struct smtp_session *s)
+{
+	size_t	 max = SMTP_SASL_MAX((size_t)cfg->smtpd_max_line_length);
+	uint8_t	*resp;
+	int	 len;
+
+	if (strcmp(s->line->data, "*") == 0) {
+		authd_request_cancel(&s->req);
+		smtp_session_set_state(s, s->auth_prev_state);
+		smtp_reply(s, "501 5.7.0 Error: authentication aborted");
+		return;
+	}
+	resp = xmalloc(max);
+	len = smtp_b64_decode(s->line->data, s->line->len, resp, max);
+	if (len == -1 || s->req == NULL) {
+		authd_request_cancel(&s->req);
+		smtp_session_set_state(s, s->auth_prev_state);
+		smtp_reply(s, "501 5.5.2 Error: cannot decode response");
+	} else if (authd_client_auth_continue(s->req, resp,
+	    (size_t)len) == -1) {
+		authd_request_cancel(&s->req);
+		smtp_session_set_state(s, s->auth_prev_state);
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+	} else {
+		s->waiting = true;
+		(void)bufferevent_disable(s->bev, EV_READ);
+	}
+	explicit_bzero(resp, max);
+	free(resp);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The state of one postern-smtpd process, shared by main.c (which makes it
+ * in pre_jail/post_jail) and the sessions (which only read it): the TLS
+ * context, the authd client, the host name and the session registry.
+ */
+#ifndef POSTERN_SMTPD_H
+#define POSTERN_SMTPD_H
+
+#include <sys/queue.h>
+
+#include <openssl/ssl.h>
+
+#include "common/qfile.h"
+
+#define SMTPD_HOSTNAME_MAX	255
+/* Where authd answers, relative to the spool (the chroot or the cwd). */
+#define SMTPD_AUTHD_SOCKET	"private/auth"
+
+struct authd_client;
+struct service;
+struct smtp_session;
+
+struct smtpd {
+	struct service		*sv;
+	SSL_CTX			*tls;		/* NULL: no STARTTLS/smtps */
+	struct authd_client	*authd;
+	const char		*queue_dir;	/* "." : the spool is the cwd */
+	char			 hostname[SMTPD_HOSTNAME_MAX + 1];
+	char			*postmaster;	/* "postmaster@DOMAIN" */
+	TAILQ_HEAD(, smtp_session) sessions;	/* the session registry */
+};
+
+#endif
