@@ -101,6 +101,39 @@ check_folder(struct check *k, const char *name, const char *path,
 		check_problem(k, name, "%s %s is not a folder", name, path);
 }
 
+/*
+ * A file a setting names must exist and be a regular file (a symbolic link
+ * to one is fine: certificates often are); a private key must not be
+ * readable by others.
+ */
+static void
+check_file(struct check *k, const char *name, const char *path)
+{
+	struct stat st;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	if (stat(path, &st) == -1) {
+		check_problem(k, name, "%s %s: %s", name, path,
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode))
+		check_problem(k, name, "%s %s is not a regular file", name,
+		    path);
+	else if (strstr(name, "key") != NULL && (st.st_mode & S_IROTH) != 0)
+		check_problem(k, name, "%s %s is readable by every user", name,
+		    path);
+}
+
+static bool
+check_name_ends(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), m = strlen(suffix);
+
+	return n >= m && strcmp(name + n - m, suffix) == 0;
+}
+
 static void
 check_folders(struct check *k)
 {
@@ -108,12 +141,18 @@ check_folders(struct check *k)
 	size_t	 i;
 	char	*name;
 
+	/* PATH settings name folders (*_directory) or files (*_file). */
 	for (i = 0; i < conf_ndefs; i++) {
+		const char *path;
+
 		if (conf_defs[i].type != CONF_T_PATH)
 			continue;
-		check_folder(k, conf_defs[i].name,
-		    *(char *const *)((const char *)k->c + conf_defs[i].offset),
-		    false);
+		path = *(char *const *)((const char *)k->c +
+		    conf_defs[i].offset);
+		if (check_name_ends(conf_defs[i].name, "_file"))
+			check_file(k, conf_defs[i].name, path);
+		else
+			check_folder(k, conf_defs[i].name, path, false);
 	}
 	/* An absolute chroot is not created by the master: it must exist. */
 	for (i = 0; i < k->c->nservices; i++) {

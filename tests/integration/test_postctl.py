@@ -237,6 +237,30 @@ def test_check_broken_config(make_instance):
     assert f"{conf}:{n}:" in r.stderr, r.stderr
 
 
+def test_check_tls_files(make_instance):
+    """tls_cert_file and tls_key_file name files, not folders: they must
+    exist, and the key must not be readable by every user."""
+    inst = make_instance()
+    cert, key = inst.etc / "cert.pem", inst.etc / "key.pem"
+    cert.write_text("certificate\n")
+    key.write_text("key\n")
+    cert.chmod(0o644)
+    key.chmod(0o600)
+    base = inst.config_text() + f"tls_cert_file = {cert}\ntls_key_file = {key}\n"
+    inst.write_config(base)
+    r = inst.postctl("check")
+    assert r.returncode == 0, r.stderr
+
+    key.chmod(0o644)
+    r = inst.postctl("check")
+    assert r.returncode == 1 and "readable by every user" in r.stderr, r.stderr
+    key.chmod(0o600)
+
+    inst.write_config(base.replace(str(cert), str(inst.etc / "missing.pem")))
+    r = inst.postctl("check")
+    assert r.returncode == 1 and "missing.pem" in r.stderr, r.stderr
+
+
 def test_config_prints_names(make_instance):
     inst = make_instance()
     r = inst.postctl("config", "-d")
