@@ -31,6 +31,7 @@
 #include "file.h"
 #include "log.h"
 #include "priv.h"
+#include "qfile.h"
 #include "str.h"
 #include "xmalloc.h"
 
@@ -99,11 +100,12 @@ master_make_dirs(struct master *m, const char **error_r)
 		const char	*path;
 		mode_t		 mode;
 		bool		 owned;		/* by mail_owner */
-	} dirs[5];
+	} dirs[7];
 	uid_t		 uid = (uid_t)-1;
 	gid_t		 gid = (gid_t)-1;
 	const char	*lookup_error;
-	char		*private_dir, *public_dir, *empty_dir;
+	char		*private_dir, *public_dir, *empty_dir, *incoming_dir;
+	char		*corrupt_dir;
 	size_t		 i;
 	int		 r, rc = 0;
 
@@ -120,6 +122,10 @@ master_make_dirs(struct master *m, const char **error_r)
 	private_dir = xasprintf("%s/private", cfg->queue_directory);
 	public_dir = xasprintf("%s/public", cfg->queue_directory);
 	empty_dir = xasprintf("%s/empty", cfg->data_directory);
+	incoming_dir = xasprintf("%s/%s", cfg->queue_directory,
+	    QFILE_DIR_INCOMING);
+	corrupt_dir = xasprintf("%s/%s", cfg->queue_directory,
+	    QFILE_DIR_CORRUPT);
 	dirs[0].path = cfg->queue_directory;	dirs[0].mode = 0755;
 	dirs[0].owned = false;
 	dirs[1].path = private_dir;		dirs[1].mode = 0700;
@@ -131,6 +137,11 @@ master_make_dirs(struct master *m, const char **error_r)
 	/* The chroot of services with "chroot = empty": nothing, read-only. */
 	dirs[4].path = empty_dir;		dirs[4].mode = 0555;
 	dirs[4].owned = false;
+	/* Queue folders (postern-queue(5)): the mail owner's alone. */
+	dirs[5].path = incoming_dir;		dirs[5].mode = 0700;
+	dirs[5].owned = true;
+	dirs[6].path = corrupt_dir;		dirs[6].mode = 0700;
+	dirs[6].owned = true;
 	for (i = 0; i < N_ELEMENTS(dirs); i++) {
 		uid_t du = dirs[i].owned ? uid : (m->is_root ? 0 : (uid_t)-1);
 		gid_t dg = dirs[i].owned ? gid : (m->is_root ? 0 : (gid_t)-1);
@@ -150,6 +161,8 @@ master_make_dirs(struct master *m, const char **error_r)
 	free(private_dir);
 	free(public_dir);
 	free(empty_dir);
+	free(incoming_dir);
+	free(corrupt_dir);
 	return rc;
 }
 

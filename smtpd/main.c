@@ -2,7 +2,7 @@
 /*
  * postern-smtpd: the SMTP receiver (DESIGN.md, postern-smtpd(8)).  This
  * file is the table and the hooks that common/service.c calls (STYLE
- * R15): load the TLS key and make the incoming folder before the
+ * R15): load the TLS key before the
  * privilege drop, connect the authd client after it, and hand every
  * accepted connection to smtp_session.c.
  */
@@ -33,9 +33,6 @@ static int
 smtpd_pre_jail(struct service *sv, const char **error_r)
 {
 	struct smtpd		*sd;
-	struct priv_target	 t;
-	char			 chroot_buf[4096];
-	char			*incoming;
 	int			 r;
 
 	sd = xcalloc(1, sizeof(*sd));
@@ -77,20 +74,6 @@ smtpd_pre_jail(struct service *sv, const char **error_r)
 		return -1;
 	}
 
-	/*
-	 * The master makes the spool but not incoming/, which only smtpd
-	 * writes: make it here, owned by the user we are about to become.
-	 */
-	if (service_priv_target(cfg, service_conf(sv), &t, chroot_buf,
-	    sizeof(chroot_buf), error_r) == -1)
-		return -1;
-	incoming = xasprintf("%s/%s", cfg->queue_directory,
-	    QFILE_DIR_INCOMING);
-	r = file_ensure_dir(incoming, 0700, geteuid() == 0 ? t.uid : (uid_t)-1,
-	    geteuid() == 0 ? t.gid : (gid_t)-1, error_r);
-	free(incoming);
-	if (r == -1)
-		return -1;
 	return 0;
 }
 
@@ -149,7 +132,7 @@ main(int argc, char *argv[])
 {
 	static const struct service_def def = {
 		.name		= "smtpd",
-		.pre_jail	= smtpd_pre_jail,	/* TLS key, incoming/ */
+		.pre_jail	= smtpd_pre_jail,	/* TLS key */
 		.post_jail	= smtpd_post_jail,	/* authd client */
 		.on_accept	= smtpd_accept,		/* one SMTP session */
 		.on_stop	= smtpd_stop,

@@ -72,6 +72,18 @@ enum smtp_role {
 	SMTP_ROLE_SMTPS,	/* port 465: implicit TLS, AUTH before MAIL */
 };
 
+/* The listener role names of smtpd.listen, as authd's service names. */
+static const char *
+smtp_role_name(enum smtp_role role)
+{
+	switch (role) {
+	case SMTP_ROLE_SUBMISSION:	return "submission";
+	case SMTP_ROLE_SMTPS:		return "smtps";
+	case SMTP_ROLE_SMTP:
+	default:			return "smtp";
+	}
+}
+
 /* Longest name of an address in the log: "unknown[" IPv6 "]". */
 #define SMTP_NAMADDR_MAX	(INET6_ADDRSTRLEN + 10)
 /* The longest HELO/EHLO argument (a domain or an address literal). */
@@ -1523,7 +1535,9 @@ smtp_cmd_auth(struct smtp_session *s, const char *args)
 	smtp_session_set_state(s, SMTP_S_AUTH);
 	s->waiting = true;
 	(void)bufferevent_disable(s->bev, EV_READ);
-	s->req = authd_client_auth(s->sd->authd, s->auth_mech, "smtp",
+	/* authd logs and binds tokens to the listener's role. */
+	s->req = authd_client_auth(s->sd->authd, s->auth_mech,
+	    smtp_role_name(s->role),
 	    s->addr, true, resp, (size_t)len, smtp_session_auth_cb, s);
 	if (resp != NULL) {
 		explicit_bzero(resp, max);

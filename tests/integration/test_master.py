@@ -52,14 +52,16 @@ def test_starts_service_with_listener(instance):
 def test_creates_folders_and_files(instance):
     modes = {instance.spool: 0o755, instance.spool / "private": 0o700,
              instance.spool / "public": 0o710, instance.data: 0o700,
-             instance.run: 0o755}
+             instance.run: 0o755, instance.spool / "incoming": 0o700,
+             instance.spool / "corrupt": 0o700}
     for path, mode in modes.items():
         st = os.lstat(path)
         assert stat.S_ISDIR(st.st_mode), path
         assert stat.S_IMODE(st.st_mode) == mode, f"{path}: {oct(st.st_mode)}"
     owner = pwd.getpwnam(instance.mail_owner).pw_uid
     for path in (instance.spool / "private", instance.spool / "public",
-                 instance.data):
+                 instance.data, instance.spool / "incoming",
+                 instance.spool / "corrupt"):
         assert os.lstat(path).st_uid == owner, path
     st = os.lstat(instance.ctl)
     assert stat.S_ISSOCK(st.st_mode)

@@ -642,6 +642,9 @@ def test_submission_requires_auth(srv):
         assert c.mail("alice@example.test")[0] == 250
         assert c.rcpt("friend@remote.test")[0] == 250
         assert c.data(MESSAGE)[0] == 250
+    # authd hears which listener the login came through.
+    srv.wait_log(r"auth: user=<alice@example\.test>, client=<127\.0\.0\.1>, "
+                 r"service=submission: ok")
 
 
 def test_smtps(srv):
