@@ -373,30 +373,12 @@ authd_client_timer_cb(evutil_socket_t fd, short what, void *arg)
 static int
 authd_client_connect(struct authd_client *c)
 {
-	struct sockaddr_un	 sun;
 	struct ipc_msg		*m;
-	int			 fd, saved;
+	const char		*error;
+	int			 fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (str_copy(sun.sun_path, sizeof(sun.sun_path), c->path) == -1) {
-		log_error("authd client: socket path too long: %s", c->path);
-		return -1;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_error("authd client: socket: %m");
-		return -1;
-	}
-	/*
-	 * A Unix stream connect completes or fails at once; EAGAIN (a full
-	 * backlog), ECONNREFUSED and ENOENT all mean "not reachable now".
-	 */
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		saved = errno;
-		(void)close(fd);
-		errno = saved;
-		log_warning("authd client: cannot connect to %s: %m", c->path);
+	if ((fd = ipc_connect_nonblock(c->path, &error)) == -1) {
+		log_warning("authd client: cannot connect: %s", error);
 		return -1;
 	}
 	c->conn = ipc_conn_new(c->base, fd, cfg->ipc_max_message_size,

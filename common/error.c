@@ -12,13 +12,14 @@
 #include "banned.h"
 
 /*
- * XXX: file-scope ring (STYLE R14 allows no function statics).  Each
- * process is single-threaded; an error text is used between the failing
- * return and the log line that reports it, long before ERROR_SLOTS more
- * errors are made.
+ * XXX: file-scope ring (STYLE R14 allows no function statics), one per
+ * thread: the event loop's and each work queue thread's (workq.h).  An
+ * error text is used between the failing return and the log line that
+ * reports it (or the copy a work function makes), long before
+ * ERROR_SLOTS more errors are made in the same thread.
  */
-static char	error_ring[ERROR_SLOTS][ERROR_MAX];
-static unsigned int error_next;
+static _Thread_local char	error_ring[ERROR_SLOTS][ERROR_MAX];
+static _Thread_local unsigned int error_next;
 
 const char *
 error_fmt(const char *fmt, ...)

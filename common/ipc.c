@@ -504,8 +504,8 @@ ipc_close_fd(int *fdp)
 
 /* ---- blocking transport ----------------------------------------------- */
 
-int
-ipc_connect(const char *path, const char **error_r)
+static int
+ipc_connect_with(const char *path, int flags, const char **error_r)
 {
 	struct sockaddr_un sun;
 	int		 fd, saved;
@@ -522,7 +522,8 @@ ipc_connect(const char *path, const char **error_r)
 		    log_safe(path));
 		return -1;
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags,
+	    0)) == -1) {
 		*error_r = error_fmt("socket: %m");
 		return -1;
 	}
@@ -534,6 +535,18 @@ ipc_connect(const char *path, const char **error_r)
 		return -1;
 	}
 	return fd;
+}
+
+int
+ipc_connect(const char *path, const char **error_r)
+{
+	return ipc_connect_with(path, 0, error_r);
+}
+
+int
+ipc_connect_nonblock(const char *path, const char **error_r)
+{
+	return ipc_connect_with(path, SOCK_NONBLOCK, error_r);
 }
 
 /* Waits until sock is writable; for a socket someone made non-blocking. */

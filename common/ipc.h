@@ -103,6 +103,12 @@ void	 ipc_encode(const struct ipc_msg *m, struct buf *out);
 /* Connects to a Unix stream socket. Returns the fd or -1 (*error_r). */
 int	 ipc_connect(const char *path, const char **error_r);
 /*
+ * The same, for an event loop: a nonblocking socket.  A Unix stream
+ * connect still completes or fails at once; EAGAIN (the listener's
+ * backlog is full), ECONNREFUSED and ENOENT all mean "not reachable now".
+ */
+int	 ipc_connect_nonblock(const char *path, const char **error_r);
+/*
  * Sends m (and fd when fd != -1: the frame then carries IPC_F_FD).  The
  * caller keeps m and fd.  Returns 0 or -1 (*error_r).
  */

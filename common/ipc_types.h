@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	3
+#define IPC_PROTOCOL_VERSION	4
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -49,6 +49,9 @@ enum ipc_type {
 				   relay (0/1, remote), deliver (repeated: local
 				   users), forward (repeated: remote addresses),
 				   [text] */
+
+	/* queue manager, socket private/qmgr (smtpd; no answer) */
+	IPC_QMGR_QUEUED,	/* -> qmgr: id (a new file in incoming/) */
 
 	IPC_TYPE_MAX
 };

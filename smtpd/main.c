@@ -21,9 +21,11 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/priv.h"
+#include "common/qmgr_notify.h"
 #include "common/service.h"
 #include "common/str.h"
 #include "common/tls.h"
+#include "common/workq.h"
 #include "common/xmalloc.h"
 #include "smtpd.h"
 #include "smtp_session.h"
@@ -94,6 +96,12 @@ smtpd_post_jail(struct service *sv, const char **error_r)
 		return -1;
 	}
 	sd->queue_dir = ".";
+	sd->syncq = workq_new(service_base(sv), cfg->smtpd_sync_threads,
+	    error_r);
+	if (sd->syncq == NULL)
+		return -1;
+	sd->qmgr = qmgr_notify_new(service_base(sv), QMGR_NOTIFY_SOCKET,
+	    "smtpd");
 	sd->authd = authd_client_new(service_base(sv), SMTPD_AUTHD_SOCKET,
 	    "smtpd");
 	return 0;
@@ -119,7 +127,12 @@ smtpd_exit(struct service *sv)
 
 	if (sd == NULL)
 		return;
+	/* Commits in flight finish (and are logged) before anything goes. */
+	if (sd->syncq != NULL)
+		workq_drain(sd->syncq);
 	smtp_session_free_all(sd);
+	workq_free(&sd->syncq);
+	qmgr_notify_free(&sd->qmgr);
 	authd_client_free(&sd->authd);
 	tls_ctx_free(&sd->tls);
 	free(sd->postmaster);

@@ -175,6 +175,7 @@ smtp_data_hdr_end(struct smtp_data *d)
 {
 	d->hdr = HDR_DONE;
 	d->res.header_size = d->line_start;
+	d->res.header_done = true;
 }
 
 static void
@@ -370,6 +371,7 @@ smtp_data_finish(struct smtp_data *d)
 	else if (d->hdr != HDR_DONE) {
 		d->hdr = HDR_DONE;
 		d->res.header_size = d->res.bytes;
+		d->res.header_done = true;
 	}
 	smtp_data_flush(d);
 }

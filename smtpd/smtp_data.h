@@ -107,12 +107,6 @@ enum smtp_data_policy {
 #define SMTP_DATA_HEADERS_TOO_BIG	0x10u	/* 552 5.3.4 */
 #define SMTP_DATA_SINK_FAILED		0x20u	/* 451 4.3.0 */
 
-/*
- * Postfix's header_size_limit.  There is no setting for it yet; the daemon
- * passes this until postern.conf grows smtpd_max_header_size.
- */
-#define SMTP_DATA_DEFAULT_MAX_HEADER_SIZE	(100 * 1024)
-
 /* Bytes the filter gathers before it calls the sink (fixed memory). */
 #define SMTP_DATA_OUT_SIZE		4096
 
@@ -136,6 +130,7 @@ struct smtp_data_result {
 	unsigned int	received;	/* "Received:" fields in the header */
 	bool		has_message_id;
 	bool		has_date;
+	bool		header_done;	/* header_size is final */
 	bool		done;		/* the end of the message was seen */
 };
 

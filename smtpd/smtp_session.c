@@ -40,14 +40,17 @@
 
 #include "common/authd_client.h"
 #include "common/buf.h"
+#include "common/cidr.h"
 #include "common/conf.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/qfile.h"
+#include "common/qmgr_notify.h"
 #include "common/service.h"
 #include "common/str.h"
 #include "common/tls.h"
+#include "common/workq.h"
 #include "common/xmalloc.h"
 #include "smtpd.h"
 #include "smtp_data.h"
@@ -106,6 +109,8 @@ struct smtp_rcpt {
 	unsigned int	 notify;
 };
 
+struct smtp_commit;
+
 struct smtp_session {
 	TAILQ_ENTRY(smtp_session) entry;
 	struct smtpd		*sd;
@@ -131,6 +136,10 @@ struct smtp_session {
 	char			*auth_user;
 	char			 auth_mech[8];
 	unsigned int		 errors;
+	unsigned int		 junk;		/* smtpd_max_junk_commands */
+	struct event		*greet_ev;	/* smtpd_greet_pause */
+	bool			 greeted;
+	uint64_t		 timeout;	/* the read timeout set now */
 
 	/* The transaction. */
 	bool			 has_mail;
@@ -145,8 +154,15 @@ struct smtp_session {
 
 	/* The message. */
 	struct qfile_writer	*w;
+	struct smtp_commit	*commit;	/* being synced */
 	struct smtp_data	*d;
 	uint64_t		 hdr_len;	/* our Received header */
+	/*
+	 * Submission: the header section waits here until the filter knows
+	 * where it ends, so missing Message-ID and Date fields can go there.
+	 */
+	struct buf		*hdrbuf;
+	time_t			 msg_time;	/* for the Date field */
 	bool			 sink_logged;
 	bool			 bdat_active;	/* reading a chunk */
 	bool			 bdat_last;
@@ -211,6 +227,34 @@ smtp_state_name(unsigned int state)
 	}
 }
 
+/*
+ * The read timeout of the state the session is in: the TLS handshake,
+ * message content, an AUTH exchange, or a command (smtpd_timeout, also
+ * the write timeout of every state).
+ */
+static void
+smtp_session_timeouts(struct smtp_session *s)
+{
+	struct timeval	rd = { 0, 0 }, wr = { 0, 0 };
+	uint64_t	secs;
+
+	if (s->tls && !s->tls_ready)
+		secs = cfg->smtpd_handshake_timeout;
+	else if (s->state == SMTP_S_DATA || s->bdat_active)
+		secs = cfg->smtpd_data_timeout;
+	else if (s->state == SMTP_S_AUTH)
+		secs = cfg->smtpd_auth_timeout;
+	else
+		secs = cfg->smtpd_timeout;
+	if (secs == s->timeout)
+		return;
+	s->timeout = secs;
+	rd.tv_sec = (time_t)secs;
+	wr.tv_sec = (time_t)(s->tls && !s->tls_ready ? secs :
+	    cfg->smtpd_timeout);
+	(void)bufferevent_set_timeouts(s->bev, &rd, &wr);
+}
+
 static void
 smtp_session_set_state(struct smtp_session *s, unsigned int state)
 {
@@ -218,6 +262,7 @@ smtp_session_set_state(struct smtp_session *s, unsigned int state)
 		log_debug("%s: state %s -> %s", s->namaddr,
 		    smtp_state_name(s->state), smtp_state_name(state));
 	s->state = state;
+	smtp_session_timeouts(s);
 }
 
 /* The state after a transaction ends or is reset. */
@@ -310,9 +355,53 @@ smtp_session_reset(struct smtp_session *s)
 	s->has_mail = false;
 	memset(&s->mail, 0, sizeof(s->mail));
 	smtp_data_free(&s->d);
+	buf_free(&s->hdrbuf);
 	qfile_writer_abort(&s->w);
 	s->bdat_total = 0;
 	s->sink_logged = false;
+}
+
+/*
+ * Writes the held header section of a submission with the fields it
+ * lacks (RFC 6409 8.2, 8.3) where it ends, and whatever followed it.
+ * Returns 0 or -1 (*error_r).
+ */
+static int
+smtp_session_header_flush(struct smtp_session *s, const char **error_r)
+{
+	const struct smtp_data_result *res = smtp_data_result(s->d);
+	struct buf	*add;
+	char		 stamp[32], date[64];
+	struct tm	 tm;
+	size_t		 hs = (size_t)res->header_size;
+	int		 r;
+
+	add = buf_new(256, 1024);
+	if (localtime_r(&s->msg_time, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0 ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
+	    &tm) == 0) {
+		buf_free(&add);
+		*error_r = "cannot format the date";
+		return -1;
+	}
+	if ((!res->has_message_id && buf_printf(add, "Message-ID: <%s.%s@%s>"
+	    "\r\n", stamp, qfile_writer_id(s->w), s->sd->hostname) == -1) ||
+	    (!res->has_date && buf_printf(add, "Date: %s\r\n", date) == -1)) {
+		buf_free(&add);
+		*error_r = "added header fields too long";
+		return -1;
+	}
+	r = qfile_writer_write(s->w, s->hdrbuf->data, hs, error_r);
+	if (r == 0 && add->len > 0)
+		r = qfile_writer_write(s->w, add->data, add->len, error_r);
+	if (r == 0 && s->hdrbuf->len > hs)
+		r = qfile_writer_write(s->w, s->hdrbuf->data + hs,
+		    s->hdrbuf->len - hs, error_r);
+	s->hdr_len += add->len;
+	buf_free(&add);
+	buf_free(&s->hdrbuf);
+	return r;
 }
 
 static int
@@ -320,8 +409,19 @@ smtp_session_sink(void *ctx, const uint8_t *data, size_t len,
     const char **error_r)
 {
 	struct smtp_session *s = ctx;
+	const struct smtp_data_result *res;
 
-	return qfile_writer_write(s->w, data, len, error_r);
+	if (s->hdrbuf == NULL)
+		return qfile_writer_write(s->w, data, len, error_r);
+	/* Bounded: the filter stops at smtpd_max_header_size. */
+	if (buf_append(s->hdrbuf, data, len) == -1) {
+		*error_r = "header section too big to hold";
+		return -1;
+	}
+	res = smtp_data_result(s->d);
+	if (res->header_done && s->hdrbuf->len >= res->header_size)
+		return smtp_session_header_flush(s, error_r);
+	return 0;
 }
 
 static enum qfile_body
@@ -451,7 +551,13 @@ smtp_session_begin_message(struct smtp_session *s, enum smtp_data_mode mode)
 	lim.max_message_size = cfg->smtpd_max_message_size;
 	lim.max_line_length = (size_t)cfg->smtpd_max_data_line_length;
 	lim.max_hops = cfg->smtpd_max_hops;
-	lim.max_header_size = SMTP_DATA_DEFAULT_MAX_HEADER_SIZE;
+	lim.max_header_size = (size_t)cfg->smtpd_max_header_size;
+	/* Submission completes messages (Message-ID, Date) that lack them. */
+	if (s->role != SMTP_ROLE_SMTP) {
+		s->msg_time = time(NULL);
+		s->hdrbuf = buf_new(4096, (size_t)cfg->smtpd_max_header_size +
+		    2 * SMTP_DATA_OUT_SIZE);
+	}
 	s->d = smtp_data_new(mode, strcmp(cfg->smtpd_bare_newline,
 	    "normalize") == 0 ? SMTP_DATA_NORMALIZE : SMTP_DATA_REJECT, &lim,
 	    smtp_session_sink, s);
@@ -463,14 +569,97 @@ fail:
 	return -1;
 }
 
-/* The end of DATA or of the last BDAT chunk: refuse, or commit and 250. */
+/*
+ * A queue file on its way to the disk: the writer moves here from the
+ * session, a pool thread commits it (fsync, rename, fsync of the folder:
+ * the slow part), and the event loop answers the client.  A session that
+ * goes away meanwhile only unhooks itself (s = NULL): the commit still
+ * finishes and is logged, since it cannot be called back, and the client,
+ * which saw no 250, sends the message again (DESIGN.md: twice, never
+ * lost).
+ */
+struct smtp_commit {
+	struct smtpd		*sd;
+	struct smtp_session	*s;
+	struct qfile_writer	*w;
+	int			 rc;
+	char			 qid[QFILE_ID_SIZE];
+	char			 error[ERROR_MAX];
+	char			*sender;
+	uint64_t		 size;
+	unsigned int		 nrcpt;
+};
+
+/* In a pool thread: only the writer and the job's own fields. */
+static void
+smtp_commit_work(void *arg)
+{
+	struct smtp_commit	*c = arg;
+	const char		*error;
+
+	c->rc = qfile_writer_commit(c->w, c->qid, &error);
+	if (c->rc == -1)
+		(void)snprintf(c->error, sizeof(c->error), "%s", error);
+}
+
+/* In the event loop: log, answer, and go on with pipelined commands. */
+static void
+smtp_commit_done(void *arg)
+{
+	struct smtp_commit	*c = arg;
+	struct smtp_session	*s = c->s;
+
+	if (c->rc == -1)
+		log_q(LOG_ERR, qfile_writer_id(c->w), "cannot commit queue "
+		    "file: %s", c->error);
+	else
+		log_q(LOG_INFO, c->qid, "from=<%s>, size=%" PRIu64 ", nrcpt=%u "
+		    "(queue active)%s", log_safe(c->sender), c->size, c->nrcpt,
+		    s == NULL ? " (the client left before the reply)" : "");
+	qfile_writer_abort(&c->w);
+	free(c->sender);
+	if (s != NULL) {
+		s->commit = NULL;
+		if (c->rc == -1)
+			smtp_reply(s, "452 4.3.1 Error: insufficient system "
+			    "storage");
+		else {
+			smtp_reply(s, "250 2.0.0 Ok: queued as %s", c->qid);
+			s->junk = 0;
+		}
+		smtp_session_set_state(s, smtp_session_idle_state(s));
+		s->waiting = false;
+	}
+	/* After the reply: the notice only makes the delivery prompt. */
+	if (c->rc == 0)
+		(void)qmgr_notify_queued(c->sd->qmgr, c->qid);
+	free(c);
+	if (s != NULL)
+		smtp_session_run(s);
+}
+
+/*
+ * The end of DATA or of the last BDAT chunk: refuse, or hand the queue
+ * file to a sync thread; its done function answers 250 (or 452) and
+ * the session reads no further command until then.
+ */
 static void
 smtp_session_end_message(struct smtp_session *s, const char *cmd)
 {
 	const struct smtp_data_result *res = smtp_data_result(s->d);
-	char		 qid[QFILE_ID_SIZE];
-	const char	*error, *reply;
+	struct smtp_commit	*c;
+	const char		*reply, *error;
 
+	/* The whole message went through the sink: the header section too. */
+	if (res->flags == 0 && s->hdrbuf != NULL &&
+	    smtp_session_header_flush(s, &error) == -1) {
+		log_q(LOG_ERR, qfile_writer_id(s->w), "write queue file: %s",
+		    error);
+		smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
+		smtp_session_reset(s);
+		smtp_session_set_state(s, smtp_session_idle_state(s));
+		return;
+	}
 	if (res->flags != 0) {
 		if ((res->flags & SMTP_DATA_SINK_FAILED) != 0)
 			reply = "452 4.3.1 Error: insufficient system storage";
@@ -481,18 +670,23 @@ smtp_session_end_message(struct smtp_session *s, const char *cmd)
 		    log_safe(s->sender), smtp_session_protocol(s),
 		    log_safe(s->helo != NULL ? s->helo : ""));
 		smtp_reply(s, "%s", reply);
-	} else if (qfile_writer_commit(s->w, qid, &error) == -1) {
-		log_q(LOG_ERR, qfile_writer_id(s->w), "cannot commit queue "
-		    "file: %s", error);
-		smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
-	} else {
-		log_q(LOG_INFO, qid, "from=<%s>, size=%" PRIu64 ", nrcpt=%u "
-		    "(queue active)", log_safe(s->sender),
-		    res->bytes + s->hdr_len, s->nrcpt);
-		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		smtp_session_reset(s);
+		smtp_session_set_state(s, smtp_session_idle_state(s));
+		return;
 	}
+	c = xcalloc(1, sizeof(*c));
+	c->sd = s->sd;
+	c->s = s;
+	c->w = s->w;
+	s->w = NULL;
+	c->sender = xstrdup(s->sender);
+	c->size = res->bytes + s->hdr_len;
+	c->nrcpt = s->nrcpt;
 	smtp_session_reset(s);
-	smtp_session_set_state(s, smtp_session_idle_state(s));
+	s->commit = c;
+	s->waiting = true;
+	(void)bufferevent_disable(s->bev, EV_READ);
+	workq_submit(s->sd->syncq, smtp_commit_work, smtp_commit_done, c);
 }
 
 /* ---- input ---------------------------------------------------------- */
@@ -555,6 +749,7 @@ smtp_session_bdat_input(struct smtp_session *s, struct evbuffer *in)
 		s->bdat_left -= take;
 	}
 	s->bdat_active = false;
+	smtp_session_timeouts(s);
 	if (s->bdat_reject != NULL) {
 		smtp_reply(s, "%s", s->bdat_reject);
 		s->bdat_reject = NULL;
@@ -585,6 +780,23 @@ smtp_cmd_find(const char *verb)
 	return NULL;
 }
 
+/*
+ * Counts a command that brings no mail (smtpd_max_junk_commands).
+ * Returns false, after 421, when it was one too many.
+ */
+static bool
+smtp_session_count_junk(struct smtp_session *s)
+{
+	if (++s->junk <= cfg->smtpd_max_junk_commands)
+		return true;
+	log_q(LOG_INFO, NULL, "reject: %s from %s: too many commands "
+	    "without mail", s->last_cmd, s->namaddr);
+	smtp_reply(s, "421 4.7.0 %s Error: too many commands",
+	    s->sd->hostname);
+	smtp_session_close(s);
+	return false;
+}
+
 static void
 smtp_session_command(struct smtp_session *s)
 {
@@ -600,9 +812,14 @@ smtp_session_command(struct smtp_session *s)
 	}
 	(void)snprintf(s->last_cmd, sizeof(s->last_cmd), "%s", cmd.verb);
 	if ((c = smtp_cmd_find(cmd.verb)) == NULL) {
-		smtp_reply(s, "502 5.5.2 Error: command not recognized");
+		if (smtp_session_count_junk(s))
+			smtp_reply(s, "502 5.5.2 Error: command not recognized");
 		return;
 	}
+	if (c->handler != smtp_cmd_mail && c->handler != smtp_cmd_rcpt &&
+	    c->handler != smtp_cmd_data && c->handler != smtp_cmd_bdat &&
+	    !smtp_session_count_junk(s))
+		return;
 	if ((c->states & s->state) == 0) {
 		if (s->state == SMTP_S_GREET)
 			smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -628,6 +845,17 @@ smtp_session_run(struct smtp_session *s)
 	enum line_status	 st;
 	bool			 bare_lf;
 
+	if (!s->greeted && !s->closing) {
+		/* smtpd_greet_pause: whoever talks now talks too early. */
+		if (evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
+			return;
+		log_q(LOG_INFO, NULL, "reject: early talker: CONNECT from %s: "
+		    "sent %zu bytes before the greeting", s->namaddr,
+		    evbuffer_get_length(bufferevent_get_input(s->bev)));
+		smtp_reply(s, "554 5.5.1 Error: you talked before the "
+		    "greeting; bye");
+		smtp_session_close(s);
+	}
 	while (!s->closing && !s->waiting) {
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
 		    SMTP_OUTPUT_MAX) {
@@ -787,6 +1015,7 @@ smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 			s->tls_info[0] = '\0';
 		log_info("TLS connection established from %s: %s", s->namaddr,
 		    s->tls_info);
+		smtp_session_timeouts(s);
 		return;
 	}
 	/*
@@ -825,20 +1054,46 @@ smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 smtp_session_setcb(struct smtp_session *s)
 {
-	struct timeval	tv = { (time_t)cfg->smtpd_timeout, 0 };
-
 	bufferevent_setcb(s->bev, smtp_session_read_cb, smtp_session_write_cb,
 	    smtp_session_event_cb, s);
-	(void)bufferevent_set_timeouts(s->bev, &tv, &tv);
+	s->timeout = 0;		/* a new bufferevent: set them again */
+	smtp_session_timeouts(s);
 	(void)bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void
+smtp_session_greet(struct smtp_session *s)
+{
+	s->greeted = true;
+	/* The client's time to answer starts now, not at the connect. */
+	s->timeout = 0;
+	smtp_session_timeouts(s);
+	smtp_reply(s, "220 %s ESMTP postern", s->sd->hostname);
+}
+
+/* The greeting pause is over: greet, unless the client spoke already. */
+static void
+smtp_session_greet_cb(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED,
+    void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		smtp_session_run(s);	/* rejects the early talker */
+		return;
+	}
+	smtp_session_greet(s);
 }
 
 void
 smtp_session_new(struct smtpd *sd, int fd, const struct service_listener *l,
     const struct sockaddr *peer, socklen_t peer_len ATTR_UNUSED)
 {
-	struct smtp_session	*s;
+	struct smtp_session	*s, *o;
+	struct timeval		 pause = { (time_t)cfg->smtpd_greet_pause, 0 };
 	const char		*error;
+	unsigned int		 others = 0;
+	bool			 trusted;
 
 	s = xcalloc(1, sizeof(*s));
 	s->sd = sd;
@@ -882,11 +1137,35 @@ smtp_session_new(struct smtpd *sd, int fd, const struct service_listener *l,
 	}
 	s->line = buf_new(256, (size_t)cfg->smtpd_max_line_length + 2);
 	s->state = SMTP_S_GREET;
+	trusted = cidr_list_match(cfg->mynetworks, s->addr);
+	/* Before the insert: count the client's other sessions. */
+	if (!trusted)
+		TAILQ_FOREACH(o, &sd->sessions, entry)
+			if (strcmp(o->addr, s->addr) == 0)
+				others++;
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	service_client_opened(sd->sv);
 	log_info("connect from %s", s->namaddr);
 	smtp_session_setcb(s);
-	smtp_reply(s, "220 %s ESMTP postern", sd->hostname);
+	if (others >= cfg->smtpd_max_connections_per_client) {
+		log_q(LOG_INFO, NULL, "reject: CONNECT from %s: too many "
+		    "connections (%u)", s->namaddr, others + 1);
+		s->greeted = true;
+		smtp_reply(s, "421 4.7.0 %s Error: too many connections from "
+		    "%s", sd->hostname, s->addr);
+		smtp_session_close(s);
+		smtp_session_finish(s);
+		return;
+	}
+	if (s->role == SMTP_ROLE_SMTP && !trusted &&
+	    cfg->smtpd_greet_pause > 0) {
+		s->greet_ev = evtimer_new(service_base(sd->sv),
+		    smtp_session_greet_cb, s);
+		if (s->greet_ev != NULL &&
+		    evtimer_add(s->greet_ev, &pause) == 0)
+			return;		/* greets when the pause is over */
+	}
+	smtp_session_greet(s);
 }
 
 static void
@@ -898,10 +1177,14 @@ smtp_session_free(struct smtp_session **sp)
 		return;
 	*sp = NULL;
 	log_info("disconnect from %s", s->namaddr);
+	if (s->commit != NULL)
+		s->commit->s = NULL;
 	smtp_session_reset(s);
 	TAILQ_REMOVE(&s->sd->sessions, s, entry);
 	if (s->close_ev != NULL)
 		event_free(s->close_ev);
+	if (s->greet_ev != NULL)
+		event_free(s->greet_ev);
 	bufferevent_free(s->bev);
 	buf_free(&s->line);
 	free(s->rcpts);
@@ -1255,6 +1538,7 @@ smtp_cmd_bdat(struct smtp_session *s, const char *args)
 		return;
 	}
 	s->bdat_active = true;
+	smtp_session_timeouts(s);
 	s->bdat_left = size;
 	s->bdat_last = last;
 	s->bdat_fed = false;

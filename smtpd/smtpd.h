@@ -20,11 +20,15 @@
 struct authd_client;
 struct service;
 struct smtp_session;
+struct workq;
+struct qmgr_notify;
 
 struct smtpd {
 	struct service		*sv;
 	SSL_CTX			*tls;		/* NULL: no STARTTLS/smtps */
 	struct authd_client	*authd;
+	struct workq		*syncq;		/* queue file commits */
+	struct qmgr_notify	*qmgr;		/* "queued" notices */
 	const char		*queue_dir;	/* "." : the spool is the cwd */
 	char			 hostname[SMTPD_HOSTNAME_MAX + 1];
 	char			*postmaster;	/* "postmaster@DOMAIN" */

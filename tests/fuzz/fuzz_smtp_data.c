@@ -125,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.max_line_length = (data[2] & 0x80) != 0 ? 998 : data[2];
 	l.max_hops = data[3] % 8;
 	l.max_header_size = (data[4] & 0x80) != 0 ?
-	    SMTP_DATA_DEFAULT_MAX_HEADER_SIZE : (size_t)data[4] * 4;
+	    (100 * 1024) : (size_t)data[4] * 4;
 	in = data + FUZZ_CONF_BYTES;
 	len = size - FUZZ_CONF_BYTES;
 	seed = 2463534242u;

@@ -110,7 +110,15 @@ def build(root, top, users=USERS, tls=True, extra=(), authd=True,
         f"smtpd_max_recipients = {MAX_RCPT}",
         f"smtpd_max_errors = {MAX_ERRORS}",
         f"smtpd_timeout = {TIMEOUT}s",
+        f"smtpd_handshake_timeout = {TIMEOUT}s",
+        f"smtpd_auth_timeout = {TIMEOUT}s",
+        f"smtpd_data_timeout = {2 * TIMEOUT}s",
     ]
+    # Defaults that most tests do not want; a test's extra lines replace them.
+    defaults = {"smtpd_greet_pause": "0", "smtpd_max_junk_commands": "400000"}
+    for line in extra:
+        defaults.pop(line.split("=")[0].strip(), None)
+    lines += [f"{k} = {v}" for k, v in defaults.items()]
     if tls:
         cert, key = make_cert(inst.etc)
         lines += [f"tls_cert_file = {cert}", f"tls_key_file = {key}"]
@@ -477,14 +485,32 @@ def test_pipelining(srv):
 
 
 def test_pipelined_burst_1000(srv):
+    """1,000 lines in one send: 100 whole transactions (MAIL, RCPT, DATA,
+    the message and its dot), then QUIT.  Every reply comes in order and
+    every message is queued once."""
     r = Raw(srv.ports[0])
     r.reply()
     r.cmd("EHLO client.example")
-    r.send(b"NOOP\r\n" * 1000 + b"QUIT\r\n")
-    for _ in range(1000):
+    before = set(queue_files(srv))
+    one = (b"MAIL FROM:<burst@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+           b"DATA\r\nSubject: burst\r\n\r\nline 1\r\nline 2\r\n"
+           b"..dot\r\nline 4\r\n.\r\n")
+    assert one.count(b"\r\n") == 10
+    r.send(one * 100 + b"QUIT\r\n")
+    ids = []
+    for _ in range(100):
         assert r.reply()[0] == 250
+        assert r.reply()[0] == 250
+        assert r.reply()[0] == 354
+        code, text = r.reply()
+        assert code == 250
+        ids.append(queued_id(text[0]))
     assert r.reply()[0] == 221
     r.close()
+    assert len(set(ids)) == 100
+    assert set(ids) <= set(queue_files(srv)) - before
+    body = read_queue_file(srv, ids[-1])
+    assert b"\r\n.dot\r\nline 4\r\n" in body
 
 
 def test_pipelined_client_that_reads_late(srv):

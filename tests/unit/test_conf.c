@@ -1012,7 +1012,15 @@ START_TEST(test_conf_round_trip)
 	    "smtpd_max_line_length = 4096\n"
 	    "smtpd_max_recipients = 50\n"
 	    "smtpd_max_errors = 5\n"
-	    "smtpd_timeout = 1m\n";
+	    "smtpd_timeout = 1m\n"
+	    "smtpd_data_timeout = 2m\n"
+	    "smtpd_auth_timeout = 30s\n"
+	    "smtpd_handshake_timeout = 20s\n"
+	    "smtpd_greet_pause = 0\n"
+	    "smtpd_max_connections_per_client = 10\n"
+	    "smtpd_max_junk_commands = 20\n"
+	    "smtpd_max_header_size = 50k\n"
+	    "smtpd_sync_threads = 4\n";
 	static const char svc[] =
 	    "t.enable = off\n"
 	    "t.program = /p\n"

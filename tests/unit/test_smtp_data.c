@@ -63,7 +63,7 @@ static const struct smtp_data_limits default_limits = {
 	.max_message_size = 1024 * 1024,
 	.max_line_length = 998,
 	.max_hops = 50,
-	.max_header_size = SMTP_DATA_DEFAULT_MAX_HEADER_SIZE,
+	.max_header_size = (100 * 1024),
 };
 
 /*
@@ -417,6 +417,7 @@ START_TEST(test_smtp_data_headers)
 	ck_assert(r->has_message_id);
 	ck_assert(r->has_date);
 	ck_assert_uint_eq(r->header_size, 61);
+	ck_assert(r->header_done);
 	ck_assert_uint_eq(r->received, 0);
 	smtp_data_free(&d);
 	sink_reset(&s);
