@@ -922,3 +922,53 @@ smtp_parse_rcpt_params(const char *rest, bool smtputf8,
 	}
 	return 0;
 }
+
+/* ---- base64 (AUTH) ---------------------------------------------------- */
+
+static int
+smtp_parse_b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int
+smtp_parse_base64(const char *src, size_t len, uint8_t *dst, size_t size)
+{
+	size_t	i, o = 0;
+	int	v[4], j, pad;
+
+	if (len % 4 != 0)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		pad = 0;
+		for (j = 0; j < 4; j++) {
+			if (src[i + j] == '=' && i + 4 == len && j >= 2) {
+				v[j] = 0;
+				pad++;
+				continue;
+			}
+			if (pad > 0 || (v[j] = smtp_parse_b64_value(
+			    (unsigned char)src[i + j])) == -1)
+				return -1;
+		}
+		/* UNSAFE: o + 3 <= size checked before each group. */
+		if (o + 3 - (size_t)pad > size)
+			return -1;
+		dst[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			dst[o++] = (uint8_t)((v[1] & 0xf) << 4 | v[2] >> 2);
+		if (pad < 1)
+			dst[o++] = (uint8_t)((v[2] & 0x3) << 6 | v[3]);
+	}
+	return (int)o;
+}

@@ -299,4 +299,13 @@ int	smtp_parse_xtext_decode(const char *src, size_t len, char *dst,
 int	smtp_parse_xtext_encode(const char *src, size_t len, char *dst,
 	    size_t size) ATTR_WUR;
 
+/*
+ * Strict base64 (RFC 4648 4) of an AUTH response (RFC 4954 4): groups of
+ * four, "=" padding only at the end, no white space or line breaks.
+ * Writes at most size bytes to dst.  Returns the decoded length, or -1
+ * when src is not such base64 or the result does not fit.
+ */
+int	smtp_parse_base64(const char *src, size_t len, uint8_t *dst,
+	    size_t size) ATTR_WUR;
+
 #endif

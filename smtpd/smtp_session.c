@@ -1661,58 +1661,6 @@ smtp_cmd_starttls(struct smtp_session *s, const char *args)
 
 /* ---- AUTH ------------------------------------------------------------- */
 
-static int
-smtp_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64 (RFC 4648 4): groups of four, "=" padding only at the
- * end.  Writes at most size bytes; returns the length or -1.
- */
-static int
-smtp_b64_decode(const char *src, size_t len, uint8_t *dst, size_t size)
-{
-	size_t	i, o = 0;
-	int	v[4], j, pad;
-
-	if (len % 4 != 0)
-		return -1;
-	for (i = 0; i < len; i += 4) {
-		pad = 0;
-		for (j = 0; j < 4; j++) {
-			if (src[i + j] == '=' && i + 4 == len && j >= 2) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0 || (v[j] = smtp_b64_value(
-			    (unsigned char)src[i + j])) == -1)
-				return -1;
-		}
-		/* UNSAFE: o + 3 <= size checked before each group. */
-		if (o + 3 - (size_t)pad > size)
-			return -1;
-		dst[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			dst[o++] = (uint8_t)((v[1] & 0xf) << 4 | v[2] >> 2);
-		if (pad < 1)
-			dst[o++] = (uint8_t)((v[2] & 0x3) << 6 | v[3]);
-	}
-	return (int)o;
-}
-
 static void
 smtp_session_auth_cb(const struct authd_auth_reply *r, void *ctx)
 {
@@ -1807,7 +1755,7 @@ smtp_cmd_auth(struct smtp_session *s, const char *args)
 		resp = xmalloc(max);
 		if (strcmp(init, "=") == 0)
 			len = 0;
-		else if ((len = smtp_b64_decode(init, strlen(init), resp,
+		else if ((len = smtp_parse_base64(init, strlen(init), resp,
 		    max)) == -1) {
 			free(resp);
 			smtp_reply(s, "501 5.5.2 Error: cannot decode "
@@ -1844,7 +1792,7 @@ smtp_session_auth_line(struct smtp_session *s)
 		return;
 	}
 	resp = xmalloc(max);
-	len = smtp_b64_decode(s->line->data, s->line->len, resp, max);
+	len = smtp_parse_base64(s->line->data, s->line->len, resp, max);
 	if (len == -1 || s->req == NULL) {
 		authd_request_cancel(&s->req);
 		smtp_session_set_state(s, s->auth_prev_state);

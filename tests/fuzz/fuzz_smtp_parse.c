@@ -124,6 +124,26 @@ fuzz_xtext(const char *s, size_t len)
 		abort();
 }
 
+/* AUTH responses: base64 decodes within bounds and round-trips. */
+static void
+fuzz_base64(const char *in, size_t len)
+{
+	uint8_t	 out[FUZZ_LINE_MAX / 4 * 3 + 3];
+	int	 n, small;
+
+	n = smtp_parse_base64(in, len, out, sizeof(out));
+	if (n < -1 || n > (int)(len / 4 * 3))
+		abort();
+	if (n >= 0 && len % 4 != 0)
+		abort();
+	/* One byte less room than needed must fail, never overflow. */
+	if (n > 0) {
+		small = smtp_parse_base64(in, len, out, (size_t)n - 1);
+		if (small != -1)
+			abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -143,6 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(line, data, size);
 	line[size] = '\0';
 	fuzz_xtext(line, strlen(line));
+	fuzz_base64(line, size);
 	ret = smtp_parse_command(line, size, &cmd, &kind, &error);
 	check_fail(ret, kind, error);
 	if (ret == -1) {

@@ -29,6 +29,7 @@ MASTER = BUILDDIR / "master" / "postern-master"
 POSTCTL = BUILDDIR / "postctl" / "postctl"
 TEST_SERVICE = BUILDDIR / "tests" / "test-service"
 AUTHD = BUILDDIR / "authd" / "postern-authd"
+SMTPD = BUILDDIR / "smtpd" / "postern-smtpd"
 
 # Bounds of the waits (seconds).
 START_TIMEOUT = 10.0
@@ -218,7 +219,7 @@ def port_refuses(port):
 # ---- an instance ---------------------------------------------------------
 
 # The CONF_SERVICE rows of common/conf_defs.def.
-BUILTIN_SERVICES = ("authd",)
+BUILTIN_SERVICES = ("authd", "smtpd")
 
 
 class Instance:
@@ -257,6 +258,7 @@ class Instance:
         for name, target in (("postern-master", MASTER),
                              ("test-service", TEST_SERVICE),
                              ("postern-authd", AUTHD),
+                             ("postern-smtpd", SMTPD),
                              ("postctl", POSTCTL)):
             link = self.libexec / name
             if not link.is_symlink():

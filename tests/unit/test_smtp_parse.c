@@ -668,6 +668,39 @@ START_TEST(test_xtext)
 }
 END_TEST
 
+START_TEST(test_base64)
+{
+	uint8_t	out[64];
+
+	/* RFC 4648 10 test vectors. */
+	ck_assert_int_eq(smtp_parse_base64("", 0, out, sizeof(out)), 0);
+	ck_assert_int_eq(smtp_parse_base64("Zg==", 4, out, sizeof(out)), 1);
+	ck_assert_mem_eq(out, "f", 1);
+	ck_assert_int_eq(smtp_parse_base64("Zm8=", 4, out, sizeof(out)), 2);
+	ck_assert_mem_eq(out, "fo", 2);
+	ck_assert_int_eq(smtp_parse_base64("Zm9vYmFy", 8, out, sizeof(out)), 6);
+	ck_assert_mem_eq(out, "foobar", 6);
+	/* AUTH PLAIN: NULs inside. */
+	ck_assert_int_eq(smtp_parse_base64("AGEAYg==", 8, out, sizeof(out)),
+	    4);
+	ck_assert_mem_eq(out, "\0a\0b", 4);
+	/* Not base64: length, padding in the middle, bad bytes, spaces. */
+	ck_assert_int_eq(smtp_parse_base64("Zg=", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(smtp_parse_base64("Zg==Zg==", 8, out, sizeof(out)),
+	    -1);
+	ck_assert_int_eq(smtp_parse_base64("Z===", 4, out, sizeof(out)), -1);
+	ck_assert_int_eq(smtp_parse_base64("Zm9v YmFy", 9, out, sizeof(out)),
+	    -1);
+	ck_assert_int_eq(smtp_parse_base64("Zm9-", 4, out, sizeof(out)), -1);
+	ck_assert_int_eq(smtp_parse_base64("Zg=a", 4, out, sizeof(out)), -1);
+	/* The output bound: exactly enough room, and one byte less. */
+	ck_assert_int_eq(smtp_parse_base64("Zm9vYmFy", 8, out, 6), 6);
+	ck_assert_int_eq(smtp_parse_base64("Zm9vYmFy", 8, out, 5), -1);
+	ck_assert_int_eq(smtp_parse_base64("Zm8=", 4, out, 2), 2);
+	ck_assert_int_eq(smtp_parse_base64("Zm8=", 4, out, 1), -1);
+}
+END_TEST
+
 static Suite *
 smtp_parse_suite(void)
 {
@@ -685,6 +718,7 @@ smtp_parse_suite(void)
 	tcase_add_test(tc, test_mail_envid_limit);
 	tcase_add_test(tc, test_rcpt_params);
 	tcase_add_test(tc, test_xtext);
+	tcase_add_test(tc, test_base64);
 	suite_add_tcase(s, tc);
 	return s;
 }
