@@ -36,7 +36,9 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "common/authd_client.h"
 #include "common/buf.h"
@@ -102,6 +104,12 @@ smtp_role_name(enum smtp_role role)
  * so a client cannot make us buffer replies without bound.
  */
 #define SMTP_OUTPUT_MAX		(64 * 1024)
+/*
+ * The most a submission adds to a message: Message-ID (a host name is at
+ * most 255 bytes), Date and an empty line; the queue file has room for it
+ * beyond smtpd_max_message_size.
+ */
+#define SMTP_ADDED_FIELDS_MAX	512
 
 struct smtp_rcpt {
 	char		*addr;
@@ -128,6 +136,7 @@ struct smtp_session {
 	bool			 esmtp;
 	bool			 tls;		/* TLS is (being) set up */
 	bool			 tls_ready;	/* the handshake finished */
+	bool			 tls_closed;	/* close_notify sent */
 	char			 tls_info[TLS_INFO_MAX];
 	bool			 skipping;	/* the rest of a long line */
 	bool			 waiting;	/* on authd */
@@ -376,7 +385,7 @@ smtp_session_header_flush(struct smtp_session *s, const char **error_r)
 	size_t		 hs = (size_t)res->header_size;
 	int		 r;
 
-	add = buf_new(256, 1024);
+	add = buf_new(256, SMTP_ADDED_FIELDS_MAX);
 	if (localtime_r(&s->msg_time, &tm) == NULL ||
 	    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0 ||
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
@@ -388,6 +397,19 @@ smtp_session_header_flush(struct smtp_session *s, const char **error_r)
 	if ((!res->has_message_id && buf_printf(add, "Message-ID: <%s.%s@%s>"
 	    "\r\n", stamp, qfile_writer_id(s->w), s->sd->hostname) == -1) ||
 	    (!res->has_date && buf_printf(add, "Date: %s\r\n", date) == -1)) {
+		buf_free(&add);
+		*error_r = "added header fields too long";
+		return -1;
+	}
+	/*
+	 * A header section that ended at a line that is no header field (no
+	 * empty line after it): the fields go before that line, and an empty
+	 * line after them keeps it in the body.
+	 */
+	if (add->len > 0 && s->hdrbuf->len > hs &&
+	    (s->hdrbuf->len - hs < 2 ||
+	    memcmp(s->hdrbuf->data + hs, "\r\n", 2) != 0) &&
+	    buf_append(add, "\r\n", 2) == -1) {
 		buf_free(&add);
 		*error_r = "added header fields too long";
 		return -1;
@@ -418,8 +440,9 @@ smtp_session_sink(void *ctx, const uint8_t *data, size_t len,
 		*error_r = "header section too big to hold";
 		return -1;
 	}
+	/* Also the two bytes after the header: an empty line or not? */
 	res = smtp_data_result(s->d);
-	if (res->header_done && s->hdrbuf->len >= res->header_size)
+	if (res->header_done && s->hdrbuf->len >= res->header_size + 2)
 		return smtp_session_header_flush(s, error_r);
 	return 0;
 }
@@ -541,7 +564,9 @@ smtp_session_begin_message(struct smtp_session *s, enum smtp_data_mode mode)
 	}
 	s->hdr_len = hdr->len;
 	if (qfile_writer_begin_message(s->w,
-	    cfg->smtpd_max_message_size + hdr->len, &error) == -1 ||
+	    cfg->smtpd_max_message_size + hdr->len +
+	    (s->role != SMTP_ROLE_SMTP ? SMTP_ADDED_FIELDS_MAX : 0),
+	    &error) == -1 ||
 	    qfile_writer_write(s->w, hdr->data, hdr->len, &error) == -1) {
 		buf_free(&hdr);
 		goto fail;
@@ -709,7 +734,8 @@ smtp_session_data_input(struct smtp_session *s, struct evbuffer *in)
 			    "write queue file: %s", error);
 			s->sink_logged = true;
 		}
-		if (r == 1) {
+		/* A sink failure may come with the end of the data. */
+		if (r == 1 || (r == -1 && smtp_data_result(s->d)->done)) {
 			smtp_session_end_message(s, "DATA");
 			return 1;
 		}
@@ -963,10 +989,32 @@ smtp_session_close(struct smtp_session *s)
  * output the write callback does not see) from a short poll.  The caller
  * must not touch s afterwards.
  */
+/*
+ * RFC 8446 6.1: a TLS session ends with close_notify, sent once the
+ * replies are out of the plaintext buffer (for STARTTLS the alert then
+ * drains through the plain bufferevent underneath, like the replies).
+ */
+static void
+smtp_session_tls_close(struct smtp_session *s)
+{
+	SSL	*ssl;
+
+	if (!s->tls_ready || s->tls_closed ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;
+	s->tls_closed = true;
+	if ((ssl = tls_bufferevent_ssl(s->bev)) != NULL) {
+		(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+}
+
 static void
 smtp_session_finish(struct smtp_session *s)
 {
 	struct timeval	tv = { 0, SMTP_CLOSE_POLL_USEC };
+
+	smtp_session_tls_close(s);
 
 	if (smtp_session_output_empty(s) ||
 	    s->close_polls >= SMTP_CLOSE_POLL_MAX) {
