@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	4
+#define IPC_PROTOCOL_VERSION	5
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -52,6 +52,20 @@ enum ipc_type {
 
 	/* queue manager, socket private/qmgr (smtpd; no answer) */
 	IPC_QMGR_QUEUED,	/* -> qmgr: id (a new file in incoming/) */
+
+	/* delivery agent, socket private/local (the queue manager) */
+	IPC_DELIVER,		/* -> agent: id, sender, rcpt, user, maildir,
+				   quota (bytes, 0 none), folder ("" inbox),
+				   offset, length (of the message in the
+				   file), arrival (seconds); fd: the queue
+				   file, read-only */
+	IPC_DELIVER_RESULT,	/* agent -> : status (ok|defer|bounce), dsn
+				   ("2.0.0" ...), text (diagnostic) */
+
+	/* queue manager control, socket private/qmgr (postctl queue) */
+	IPC_QMGR_CTL,		/* -> qmgr: verb (flush|hold|release|delete|
+				   requeue), [id] (none: all); -> IPC_OK
+				   [text] or IPC_ERROR text */
 
 	IPC_TYPE_MAX
 };
