@@ -100,12 +100,13 @@ master_make_dirs(struct master *m, const char **error_r)
 		const char	*path;
 		mode_t		 mode;
 		bool		 owned;		/* by mail_owner */
-	} dirs[7];
+	} dirs[10];
 	uid_t		 uid = (uid_t)-1;
 	gid_t		 gid = (gid_t)-1;
 	const char	*lookup_error;
 	char		*private_dir, *public_dir, *empty_dir, *incoming_dir;
-	char		*corrupt_dir;
+	char		*corrupt_dir, *sched_dir[3];
+	static const char *const sched[3] = { "active", "deferred", "hold" };
 	size_t		 i;
 	int		 r, rc = 0;
 
@@ -142,6 +143,14 @@ master_make_dirs(struct master *m, const char **error_r)
 	dirs[5].owned = true;
 	dirs[6].path = corrupt_dir;		dirs[6].mode = 0700;
 	dirs[6].owned = true;
+	/* The queue manager's scheduling folders (postern-queue(5)). */
+	for (i = 0; i < N_ELEMENTS(sched); i++) {
+		sched_dir[i] = xasprintf("%s/%s", cfg->queue_directory,
+		    sched[i]);
+		dirs[7 + i].path = sched_dir[i];
+		dirs[7 + i].mode = 0700;
+		dirs[7 + i].owned = true;
+	}
 	for (i = 0; i < N_ELEMENTS(dirs); i++) {
 		uid_t du = dirs[i].owned ? uid : (m->is_root ? 0 : (uid_t)-1);
 		gid_t dg = dirs[i].owned ? gid : (m->is_root ? 0 : (gid_t)-1);
@@ -163,6 +172,8 @@ master_make_dirs(struct master *m, const char **error_r)
 	free(empty_dir);
 	free(incoming_dir);
 	free(corrupt_dir);
+	for (i = 0; i < N_ELEMENTS(sched); i++)
+		free(sched_dir[i]);
 	return rc;
 }
 

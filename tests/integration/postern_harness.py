@@ -30,6 +30,8 @@ POSTCTL = BUILDDIR / "postctl" / "postctl"
 TEST_SERVICE = BUILDDIR / "tests" / "test-service"
 AUTHD = BUILDDIR / "authd" / "postern-authd"
 SMTPD = BUILDDIR / "smtpd" / "postern-smtpd"
+QMGR = BUILDDIR / "queue-manager" / "postern-queue-manager"
+DELIVERY = BUILDDIR / "delivery-agent" / "postern-delivery-agent"
 
 # Bounds of the waits (seconds).
 START_TIMEOUT = 10.0
@@ -219,7 +221,7 @@ def port_refuses(port):
 # ---- an instance ---------------------------------------------------------
 
 # The CONF_SERVICE rows of common/conf_defs.def.
-BUILTIN_SERVICES = ("authd", "smtpd")
+BUILTIN_SERVICES = ("authd", "smtpd", "queue-manager", "delivery-agent")
 
 
 class Instance:
@@ -259,6 +261,8 @@ class Instance:
                              ("test-service", TEST_SERVICE),
                              ("postern-authd", AUTHD),
                              ("postern-smtpd", SMTPD),
+                             ("postern-queue-manager", QMGR),
+                             ("postern-delivery-agent", DELIVERY),
                              ("postctl", POSTCTL)):
             link = self.libexec / name
             if not link.is_symlink():

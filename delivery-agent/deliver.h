@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * One local delivery (postern-delivery-agent(8)): the fields of an
+ * IPC_DELIVER request, checked as if from the network, and the delivery
+ * itself, which runs in a workq thread (it only touches its request and
+ * result, and never logs), with its outcome for IPC_DELIVER_RESULT and
+ * for the log.
+ */
+#ifndef POSTERN_DELIVER_DELIVER_H
+#define POSTERN_DELIVER_DELIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compat.h"
+#include "error.h"
+#include "ipc.h"
+
+#define DELIVER_ADDRESS_MAX	1024		/* sender, rcpt, user */
+#define DELIVER_LENGTH_MAX	((uint64_t)1 << 32)	/* message bytes */
+#define DELIVER_TEXT_MAX	1000		/* text of a result */
+#define DELIVER_DSN_SIZE	8		/* "5.4.6" and its NUL */
+
+enum deliver_status {
+	DELIVER_OK,
+	DELIVER_DEFER,
+	DELIVER_BOUNCE,
+};
+
+/* A checked IPC_DELIVER (strings owned, fd owned: deliver_request_deinit). */
+struct deliver_request {
+	char		*id;
+	char		*sender;	/* "" for the null sender */
+	char		*rcpt;
+	char		*user;
+	char		*maildir;
+	char		*folder;	/* "" for the inbox */
+	uint64_t	 quota;		/* bytes, 0 for none */
+	uint64_t	 offset;
+	uint64_t	 length;
+	uint64_t	 arrival;	/* seconds since the epoch */
+	int		 fd;		/* the queue file, read-only */
+
+	/* Set by the caller before deliver_run(); not owned. */
+	const char	*root;		/* mail_directory */
+	const char	*host;		/* made safe by maildir_host_name() */
+	bool		 use_folders;	/* delivery_subaddress_folders */
+	bool		 quota_bounce;	/* delivery_quota_bounce */
+	uint64_t	 pid;
+	uint64_t	 counter;	/* unique within this process */
+};
+
+struct deliver_result {
+	enum deliver_status status;
+	char		 dsn[DELIVER_DSN_SIZE];
+	char		 text[DELIVER_TEXT_MAX + 1];	/* for the peer */
+	char		 detail[ERROR_MAX];	/* "" or more for the log */
+	char		 warning[ERROR_MAX];	/* "" or a problem after success */
+	bool		 folder_used;
+	uint64_t	 size;		/* bytes written on success */
+};
+
+/*
+ * Reads and checks the fields of an IPC_DELIVER: every string bounded and
+ * of printable characters, id a queue ID, offset + length within reason,
+ * and the descriptor present (taken from m: m->fd becomes -1).  Returns 0,
+ * or -1 with *error_r naming the bad field (rq_r is then empty).
+ */
+int	deliver_request_parse(struct ipc_msg *m, struct deliver_request *rq_r,
+	    const char **error_r) ATTR_WUR;
+/* Frees the strings and closes the fd; rq stays safe to deinit again. */
+void	deliver_request_deinit(struct deliver_request *rq);
+
+/*
+ * Delivers rq: path check, Maildir creation, loop check, quota, the file
+ * in tmp/ then new/ (file_commit), maildirsize.  Thread-safe; never
+ * logs.  Fills *res_r.
+ */
+void	deliver_run(const struct deliver_request *rq,
+	    struct deliver_result *res_r);
+
+/* "ok", "defer", "bounce": the status field of IPC_DELIVER_RESULT. */
+const char *deliver_status_name(enum deliver_status status);
+/* "sent", "deferred", "bounced": the status of the log line. */
+const char *deliver_status_log(enum deliver_status status);
+
+#endif

@@ -1,0 +1,1148 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The scheduler of postern-queue-manager (qmgr.h has the folders and the
+ * life of a message).  Everything runs on the event loop except the work
+ * that must reach the disk before the queue manager acts on it, which a
+ * sync thread does (workq.h): writing bounces, appending RESULT records,
+ * removing a finished file, moving a file to deferred/.
+ *
+ * One attempt of a message: every recipient not yet final is resolved
+ * with authd (RCPT lookup: local users after aliases, remote, unknown);
+ * every local user's mailbox is looked up (USER lookup); each mailbox
+ * gets one IPC_DELIVER, subject to queue_local_concurrency in all and
+ * queue_mailbox_concurrency per mailbox.  A recipient's outcome is the
+ * worst of its mailboxes' (deferred before failed before delivered).
+ * When every recipient has one, the attempt is finished in a sync thread:
+ *
+ *  1. bounces first: one DSN for the recipients that failed and asked for
+ *     it (RFC 3461 NOTIFY), one for NOTIFY=SUCCESS deliveries; a message
+ *     from the null sender is reported to the postmaster instead, and a
+ *     report to the postmaster that fails is only logged (no loops);
+ *  2. then, when every recipient of the file is final, the file is
+ *     removed (and active/ fsynced); otherwise each outcome is appended
+ *     as a RESULT record (fsynced) and the file moves to deferred/.
+ *
+ * So a crash repeats at most the deliveries of the attempt it cut short,
+ * and never loses a message or a bounce.  Retries wait as long as the
+ * message is old, between queue_retry_min and queue_retry_max (so waits
+ * roughly double); past queue_lifetime a deferred recipient fails with
+ * 4.4.7.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/authd_client.h"
+#include "common/conf.h"
+#include "common/dsn.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/service.h"
+#include "common/str.h"
+#include "common/workq.h"
+#include "common/xmalloc.h"
+#include "qmgr.h"
+#include "common/banned.h"
+
+/* Bounds a queue file must keep (the largest smtpd may write). */
+#define QMGR_MAX_RCPTS		100000
+#define QMGR_MAX_RESULTS	1000000
+/* Ready deliveries looked at per dispatch (keeps it O(1) per event). */
+#define QMGR_DISPATCH_SCAN	1000
+
+struct qmsg;
+
+/* One recipient of the queue file, for one attempt. */
+struct qrcpt {
+	bool		 todo;		/* part of this attempt */
+	unsigned int	 pending;	/* lookups and deliveries in flight */
+	enum qfile_status outcome;	/* PENDING: none yet */
+	char		 dsn[QFILE_DSN_MAX + 1];
+	char		*text;
+	struct authd_request *req;	/* the RCPT lookup */
+	struct qmsg	*m;		/* the lookup's callback needs both */
+	unsigned int	 i;
+};
+
+/* One mailbox delivery. */
+struct qdeliv {
+	TAILQ_ENTRY(qdeliv)	 entry;		/* lookup, ready or flight */
+	struct qmsg		*m;
+	unsigned int		 r;		/* recipient index */
+	char			*user;
+	char			*maildir;
+	char			*folder;
+	uint64_t		 quota;
+	struct authd_request	*req;		/* the USER lookup */
+	bool			 sent;
+};
+
+struct qmsg {
+	TAILQ_ENTRY(qmsg)	 entry;		/* active, deferred or waiting */
+	struct qmsg		*hnext;
+	struct qmgr		*qm;
+	char			 id[QFILE_ID_SIZE];
+	enum qmgr_where		 where;		/* the list it is on */
+	enum qmgr_where		 dir;		/* the folder of its file */
+	bool			 listed;	/* on one of the lists */
+	struct qfile		*q;		/* open while active */
+	uint64_t		 next_try;	/* deferred: seconds */
+	uint64_t		 arrival;	/* seconds */
+	struct qrcpt		*rcpts;
+	unsigned int		 nrcpt;
+	unsigned int		 pending;	/* recipients without outcome */
+	unsigned int		 ndeliv;	/* its qdeliv objects */
+	bool			 syncing;
+};
+
+/* What a sync thread does to finish an attempt, and what it found. */
+struct qfinish {
+	struct qmsg		*m;
+	bool			 remove;	/* every recipient final */
+	uint64_t		 now;
+	uint64_t		 next_try;
+	const char		*report_to;	/* NULL: the sender */
+	struct dsn_rcpt		*fail;
+	unsigned int		 nfail;
+	struct dsn_rcpt		*succ;
+	unsigned int		 nsucc;
+	unsigned int		*ridx;		/* results to record */
+	struct qfile_result	*res;
+	unsigned int		 nres;
+	int			 rc;
+	bool			 bounce_failed;
+	char			 bounce_id[QFILE_ID_SIZE];
+	char			 success_id[QFILE_ID_SIZE];
+	char			 error[ERROR_MAX];
+};
+
+static TAILQ_HEAD(, qdeliv) qmgr_ready = TAILQ_HEAD_INITIALIZER(qmgr_ready);
+static TAILQ_HEAD(, qdeliv) qmgr_flight = TAILQ_HEAD_INITIALIZER(qmgr_flight);
+/* Deliveries waiting for their USER lookup. */
+static TAILQ_HEAD(, qdeliv) qmgr_lookup = TAILQ_HEAD_INITIALIZER(qmgr_lookup);
+
+static void	qmgr_attempt(struct qmsg *m);
+static void	qmgr_attempt_check(struct qmsg *m);
+static void	qmgr_dispatch(struct qmgr *qm);
+static void	qmgr_take(struct qmgr *qm, struct qmsg *m);
+
+static uint64_t
+qmgr_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static const char *
+qmgr_dir_name(enum qmgr_where w)
+{
+	switch (w) {
+	case QMGR_INCOMING:	return QFILE_DIR_INCOMING;
+	case QMGR_ACTIVE:	return QMGR_DIR_ACTIVE;
+	case QMGR_DEFERRED:	return QMGR_DIR_DEFERRED;
+	case QMGR_HOLD:		return QMGR_DIR_HOLD;
+	}
+	return "?";
+}
+
+static void
+qmgr_path(char *buf, size_t size, enum qmgr_where w, const char *id)
+{
+	(void)snprintf(buf, size, "%s/%s", qmgr_dir_name(w), id);
+}
+
+/* ---- the registry of known messages ----------------------------------- */
+
+static unsigned int
+qmgr_hash_of(const struct qmgr *qm, const char *id)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h & (qm->hash_size - 1);
+}
+
+static struct qmsg *
+qmgr_find(const struct qmgr *qm, const char *id)
+{
+	struct qmsg	*m;
+
+	for (m = qm->hash[qmgr_hash_of(qm, id)]; m != NULL; m = m->hnext)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static void
+qmgr_rehash(struct qmgr *qm)
+{
+	struct qmsg	**old = qm->hash, *m, *next;
+	unsigned int	  i, n = qm->hash_size;
+
+	qm->hash_size *= 2;
+	qm->hash = xcalloc(qm->hash_size, sizeof(*qm->hash));
+	for (i = 0; i < n; i++)
+		for (m = old[i]; m != NULL; m = next) {
+			next = m->hnext;
+			m->hnext = qm->hash[qmgr_hash_of(qm, m->id)];
+			qm->hash[qmgr_hash_of(qm, m->id)] = m;
+		}
+	free(old);
+}
+
+static struct qmsg *
+qmgr_msg_new(struct qmgr *qm, const char *id, enum qmgr_where w)
+{
+	struct qmsg	*m;
+	unsigned int	 h;
+
+	if (qm->nknown >= qm->hash_size)
+		qmgr_rehash(qm);
+	m = xcalloc(1, sizeof(*m));
+	m->qm = qm;
+	if (str_copy(m->id, sizeof(m->id), id) == -1)
+		log_panic("qmgr: queue ID %s too long", id);
+	m->where = w;
+	m->dir = w;
+	h = qmgr_hash_of(qm, id);
+	m->hnext = qm->hash[h];
+	qm->hash[h] = m;
+	qm->nknown++;
+	return m;
+}
+
+static void
+qmgr_unlist(struct qmsg *m)
+{
+	struct qmgr	*qm = m->qm;
+
+	if (!m->listed)
+		return;
+	m->listed = false;
+	switch (m->where) {
+	case QMGR_ACTIVE:
+		TAILQ_REMOVE(&qm->active, m, entry);
+		qm->nactive--;
+		break;
+	case QMGR_DEFERRED:
+		TAILQ_REMOVE(&qm->deferred, m, entry);
+		qm->ndeferred--;
+		break;
+	case QMGR_INCOMING:
+	case QMGR_HOLD:
+		TAILQ_REMOVE(&qm->waiting, m, entry);
+		break;
+	}
+}
+
+static void
+qmgr_list(struct qmsg *m, enum qmgr_where w)
+{
+	struct qmgr	*qm = m->qm;
+
+	qmgr_unlist(m);
+	m->where = w;
+	m->listed = true;
+	switch (w) {
+	case QMGR_ACTIVE:
+		TAILQ_INSERT_TAIL(&qm->active, m, entry);
+		qm->nactive++;
+		break;
+	case QMGR_DEFERRED:
+		TAILQ_INSERT_TAIL(&qm->deferred, m, entry);
+		qm->ndeferred++;
+		break;
+	case QMGR_INCOMING:
+	case QMGR_HOLD:
+		TAILQ_INSERT_TAIL(&qm->waiting, m, entry);
+		break;
+	}
+}
+
+static void
+qmgr_rcpts_free(struct qmsg *m)
+{
+	unsigned int	i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		authd_request_cancel(&m->rcpts[i].req);
+		free(m->rcpts[i].text);
+	}
+	free(m->rcpts);
+	m->rcpts = NULL;
+	m->nrcpt = 0;
+}
+
+static void
+qmgr_deliv_free(struct qdeliv *d)
+{
+	authd_request_cancel(&d->req);
+	d->m->ndeliv--;
+	free(d->user);
+	free(d->maildir);
+	free(d->folder);
+	free(d);
+}
+
+/* Forgets m entirely (its file is gone, or at exit). */
+static void
+qmgr_msg_free(struct qmsg *m)
+{
+	struct qmgr	 *qm = m->qm;
+	struct qmsg	**pp;
+	struct qdeliv	 *d, *next;
+
+	qmgr_unlist(m);
+	for (d = TAILQ_FIRST(&qmgr_ready); d != NULL; d = next) {
+		next = TAILQ_NEXT(d, entry);
+		if (d->m == m) {
+			TAILQ_REMOVE(&qmgr_ready, d, entry);
+			qmgr_deliv_free(d);
+		}
+	}
+	for (d = TAILQ_FIRST(&qmgr_lookup); d != NULL; d = next) {
+		next = TAILQ_NEXT(d, entry);
+		if (d->m == m) {
+			TAILQ_REMOVE(&qmgr_lookup, d, entry);
+			qmgr_deliv_free(d);
+		}
+	}
+	for (pp = &qm->hash[qmgr_hash_of(qm, m->id)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
+	qm->nknown--;
+	qmgr_rcpts_free(m);
+	qfile_free(&m->q);
+	free(m);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static int
+qmgr_open(struct qmsg *m)
+{
+	struct qfile_limits	 lim;
+	char			 path[64];
+	const char		*error;
+
+	lim.max_message_size = QFILE_MESSAGE_MAX;
+	lim.max_rcpts = QMGR_MAX_RCPTS;
+	lim.max_results = QMGR_MAX_RESULTS;
+	qmgr_path(path, sizeof(path), m->dir, m->id);
+	if (qfile_open(path, &lim, &m->q, &error) == 0) {
+		m->arrival = qfile_arrival_usec(m->q) / 1000000;
+		return 0;
+	}
+	if (errno == ENOENT) {
+		log_q(LOG_INFO, m->id, "gone from %s/ before it was read",
+		    qmgr_dir_name(m->dir));
+		return -1;
+	}
+	if (qfile_corrupt(".", path, error, &error) == -1)
+		log_q(LOG_ERR, m->id, "cannot move the bad queue file aside: "
+		    "%s", error);
+	return -1;
+}
+
+/* When deferred recipients are due: the earliest retry time recorded. */
+static uint64_t
+qmgr_due(const struct qfile *q)
+{
+	const struct qfile_result	*res;
+	unsigned int			 i;
+	uint64_t			 due = UINT64_MAX;
+
+	for (i = 0; i < qfile_rcpt_count(q); i++) {
+		res = qfile_rcpt_result(q, i);
+		if (res->status == QFILE_STATUS_PENDING)
+			return 0;
+		if (res->status == QFILE_STATUS_DEFERRED && res->time < due)
+			due = res->time;
+	}
+	return due == UINT64_MAX ? 0 : due;
+}
+
+/*
+ * Takes m into active/ (renaming it there unless it is already) and
+ * starts an attempt.  m must not be listed as active.
+ */
+static void
+qmgr_take(struct qmgr *qm, struct qmsg *m)
+{
+	char	from[64], to[64];
+
+	if (m->dir != QMGR_ACTIVE) {
+		qmgr_path(from, sizeof(from), m->dir, m->id);
+		qmgr_path(to, sizeof(to), QMGR_ACTIVE, m->id);
+		if (rename(from, to) == -1) {
+			if (errno != ENOENT)
+				log_q(LOG_ERR, m->id, "rename %s to %s: %s",
+				    from, to, strerror(errno));
+			qmgr_msg_free(m);
+			return;
+		}
+		m->dir = QMGR_ACTIVE;
+	}
+	(void)qm;
+	qmgr_list(m, QMGR_ACTIVE);
+	if (m->q == NULL && qmgr_open(m) == -1) {
+		qmgr_msg_free(m);
+		return;
+	}
+	qmgr_attempt(m);
+}
+
+void
+qmgr_incoming(struct qmgr *qm, const char *id)
+{
+	struct qmsg	*m;
+
+	if (!qfile_id_valid(id) || qmgr_find(qm, id) != NULL)
+		return;
+	m = qmgr_msg_new(qm, id, QMGR_INCOMING);
+	if (qm->nactive >= cfg->queue_active_limit ||
+	    service_stopping(qm->sv)) {
+		qmgr_list(m, QMGR_INCOMING);	/* taken when there is room */
+		return;
+	}
+	qmgr_take(qm, m);
+}
+
+/* Reads one folder: names that are queue IDs, and stale tmp.* files. */
+static void
+qmgr_scan(struct qmgr *qm, enum qmgr_where w)
+{
+	DIR		*dir;
+	struct dirent	*de;
+	struct stat	 st;
+	struct qmsg	*m;
+	char		 path[300];
+	time_t		 now = time(NULL);
+
+	if ((dir = opendir(qmgr_dir_name(w))) == NULL) {
+		if (errno != ENOENT)
+			log_error("opendir %s: %s", qmgr_dir_name(w),
+			    strerror(errno));
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (w == QMGR_INCOMING && strncmp(de->d_name,
+		    QFILE_TMP_PREFIX, strlen(QFILE_TMP_PREFIX)) == 0) {
+			(void)snprintf(path, sizeof(path), "%s/%s",
+			    qmgr_dir_name(w), de->d_name);
+			if (lstat(path, &st) == 0 &&
+			    st.st_mtime + QMGR_STALE_TMP < now &&
+			    unlink(path) == 0)
+				log_info("removed %s, left by a session that "
+				    "ended mid-message", path);
+			continue;
+		}
+		if (!qfile_id_valid(de->d_name) ||
+		    qmgr_find(qm, de->d_name) != NULL)
+			continue;
+		switch (w) {
+		case QMGR_INCOMING:
+			qmgr_incoming(qm, de->d_name);
+			break;
+		case QMGR_ACTIVE:
+			/* Left by a crash: ours again at once. */
+			m = qmgr_msg_new(qm, de->d_name, QMGR_ACTIVE);
+			qmgr_take(qm, m);
+			break;
+		case QMGR_DEFERRED:
+			m = qmgr_msg_new(qm, de->d_name, QMGR_DEFERRED);
+			if (qmgr_open(m) == -1) {
+				qmgr_msg_free(m);
+				break;
+			}
+			m->next_try = qmgr_due(m->q);
+			qfile_free(&m->q);
+			qmgr_list(m, QMGR_DEFERRED);
+			break;
+		case QMGR_HOLD:
+			m = qmgr_msg_new(qm, de->d_name, QMGR_HOLD);
+			qmgr_list(m, QMGR_HOLD);
+			break;
+		}
+	}
+	(void)closedir(dir);
+}
+
+/* ---- an attempt: resolve, look up, deliver ------------------------------ */
+
+static void
+qmgr_outcome(struct qmsg *m, unsigned int i, enum qfile_status st,
+    const char *dsn, const char *text)
+{
+	struct qrcpt	*r = &m->rcpts[i];
+
+	/* The worst wins: deferred, then failed, then delivered. */
+	if (r->outcome == QFILE_STATUS_DEFERRED ||
+	    (r->outcome == QFILE_STATUS_FAILED &&
+	    st != QFILE_STATUS_DEFERRED))
+		return;
+	if (r->outcome == QFILE_STATUS_PENDING || st != r->outcome) {
+		r->outcome = st;
+		if (str_copy(r->dsn, sizeof(r->dsn), dsn) == -1)
+			r->dsn[0] = '\0';
+		free(r->text);
+		r->text = xstrdup(text);
+	}
+}
+
+/* One lookup or delivery of recipient i ended. */
+static void
+qmgr_rcpt_step(struct qmsg *m, unsigned int i)
+{
+	struct qrcpt	*r = &m->rcpts[i];
+
+	if (--r->pending > 0)
+		return;
+	if (r->outcome == QFILE_STATUS_PENDING)
+		qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
+		    "no delivery made");
+	m->pending--;
+	qmgr_attempt_check(m);
+}
+
+static void
+qmgr_log_delivery(const struct qmsg *m, const char *user, const char *rcpt,
+    const struct qmgr_outcome *o)
+{
+	const char	*status;
+
+	status = o->status == QFILE_STATUS_DELIVERED ? "sent" :
+	    o->status == QFILE_STATUS_FAILED ? "bounced" : "deferred";
+	if (strcmp(user, rcpt) == 0)
+		log_q(LOG_INFO, m->id, "to=<%s>, relay=local, delay=%" PRIu64
+		    ", dsn=%s, status=%s (%s)", log_safe(user),
+		    qmgr_now() - m->arrival, o->dsn, status, log_safe(o->text));
+	else
+		log_q(LOG_INFO, m->id, "to=<%s>, orig_to=<%s>, relay=local, "
+		    "delay=%" PRIu64 ", dsn=%s, status=%s (%s)",
+		    log_safe(user), log_safe(rcpt), qmgr_now() - m->arrival,
+		    o->dsn, status, log_safe(o->text));
+}
+
+static void
+qmgr_delivered(const struct qmgr_outcome *o, void *ctx)
+{
+	struct qdeliv	*d = ctx;
+	struct qmsg	*m = d->m;
+	struct qmgr	*qm = m->qm;
+	unsigned int	 i = d->r;
+
+	TAILQ_REMOVE(&qmgr_flight, d, entry);
+	qmgr_log_delivery(m, d->user, qfile_rcpt(m->q, i)->addr, o);
+	qmgr_outcome(m, i, o->status, o->dsn, o->text);
+	qmgr_deliv_free(d);
+	qmgr_rcpt_step(m, i);
+	qmgr_dispatch(qm);
+}
+
+/* Deliveries in flight into the same mailbox. */
+static unsigned int
+qmgr_mailbox_busy(const char *maildir)
+{
+	struct qdeliv	*d;
+	unsigned int	 n = 0;
+
+	TAILQ_FOREACH(d, &qmgr_flight, entry)
+		if (strcmp(d->maildir, maildir) == 0)
+			n++;
+	return n;
+}
+
+static void
+qmgr_dispatch(struct qmgr *qm)
+{
+	struct qmgr_delivery	 dl;
+	struct qdeliv		*d, *next;
+	uint64_t		 off, len;
+	unsigned int		 scanned = 0;
+
+	for (d = TAILQ_FIRST(&qmgr_ready); d != NULL &&
+	    scanned < QMGR_DISPATCH_SCAN; d = next, scanned++) {
+		next = TAILQ_NEXT(d, entry);
+		if (qmgr_agent_busy(qm->agent) >= cfg->queue_local_concurrency)
+			return;
+		if (qmgr_mailbox_busy(d->maildir) >=
+		    cfg->queue_mailbox_concurrency)
+			continue;
+		TAILQ_REMOVE(&qmgr_ready, d, entry);
+		TAILQ_INSERT_TAIL(&qmgr_flight, d, entry);
+		qfile_message(d->m->q, &off, &len);
+		memset(&dl, 0, sizeof(dl));
+		dl.id = d->m->id;
+		dl.sender = qfile_mail(d->m->q)->sender;
+		dl.rcpt = qfile_rcpt(d->m->q, d->r)->addr;
+		dl.user = d->user;
+		dl.maildir = d->maildir;
+		dl.quota = d->quota;
+		dl.folder = d->folder;
+		dl.offset = off;
+		dl.length = len;
+		dl.arrival = d->m->arrival;
+		dl.fd = qfile_fd(d->m->q);
+		d->sent = true;
+		qmgr_agent_deliver(qm->agent, &dl, qmgr_delivered, d);
+	}
+}
+
+static void
+qmgr_user_found(const struct authd_user_reply *u, void *ctx)
+{
+	struct qdeliv	*d = ctx;
+	struct qmsg	*m = d->m;
+	unsigned int	 i = d->r;
+
+	d->req = NULL;
+	TAILQ_REMOVE(&qmgr_lookup, d, entry);
+	if (u->status != AUTHD_OK || u->maildir == NULL ||
+	    u->maildir[0] != '/') {
+		if (u->status == AUTHD_FAIL)
+			qmgr_outcome(m, i, QFILE_STATUS_FAILED, "5.1.1",
+			    "mailbox unknown");
+		else
+			qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
+			    "user database unavailable");
+		qmgr_deliv_free(d);
+		qmgr_rcpt_step(m, i);
+		return;
+	}
+	d->maildir = xstrdup(u->maildir);
+	d->quota = u->quota;
+	TAILQ_INSERT_TAIL(&qmgr_ready, d, entry);
+	qmgr_dispatch(m->qm);
+}
+
+/* The sub-address of rcpt (alice+lists@ -> "lists"), or "". */
+static char *
+qmgr_folder(const char *rcpt)
+{
+	const char	*at, *p;
+	const char	*delim = cfg->recipient_delimiter;
+
+	if (delim[0] == '\0' || (at = strrchr(rcpt, '@')) == NULL)
+		return xstrdup("");
+	for (p = rcpt; p < at; p++)
+		if (strchr(delim, *p) != NULL)
+			return xstrndup(p + 1, (size_t)(at - p - 1));
+	return xstrdup("");
+}
+
+static void
+qmgr_rcpt_resolved(const struct authd_rcpt_reply *a, void *ctx)
+{
+	struct qrcpt	*r = ctx;
+	struct qmsg	*m = r->m;
+	unsigned int	 i = r->i, n;
+	struct qdeliv	*d;
+	const char	*addr = qfile_rcpt(m->q, i)->addr;
+	char		*folder;
+
+	r->req = NULL;
+	switch (a->result) {
+	case AUTHD_RCPT_LOCAL:
+		folder = qmgr_folder(addr);
+		for (n = 0; a->deliver != NULL && a->deliver[n] != NULL; n++) {
+			d = xcalloc(1, sizeof(*d));
+			d->m = m;
+			d->r = i;
+			d->user = xstrdup(a->deliver[n]);
+			d->folder = xstrdup(folder);
+			m->ndeliv++;
+			r->pending++;
+			TAILQ_INSERT_TAIL(&qmgr_lookup, d, entry);
+			d->req = authd_client_user(m->qm->authd, d->user,
+			    qmgr_user_found, d);
+		}
+		free(folder);
+		if (a->forward != NULL && a->forward[0] != NULL)
+			qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
+			    "forwarding to remote addresses needs the "
+			    "transfer agent, which is not there yet");
+		else if (n == 0)
+			qmgr_outcome(m, i, QFILE_STATUS_FAILED, "5.1.1",
+			    "no mailbox for this address");
+		break;
+	case AUTHD_RCPT_REMOTE:
+		qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
+		    "remote delivery needs the transfer agent, which is not "
+		    "there yet");
+		log_q(LOG_INFO, m->id, "to=<%s>, relay=none, delay=%" PRIu64
+		    ", dsn=4.3.0, status=deferred (no transfer agent yet)",
+		    log_safe(addr), qmgr_now() - m->arrival);
+		break;
+	case AUTHD_RCPT_UNKNOWN:
+		qmgr_outcome(m, i, QFILE_STATUS_FAILED, "5.1.1",
+		    "user unknown");
+		log_q(LOG_INFO, m->id, "to=<%s>, relay=local, delay=%" PRIu64
+		    ", dsn=5.1.1, status=bounced (user unknown)",
+		    log_safe(addr), qmgr_now() - m->arrival);
+		break;
+	case AUTHD_RCPT_TEMPFAIL:
+	default:
+		qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
+		    "address lookup failed (authd)");
+		break;
+	}
+	qmgr_rcpt_step(m, i);
+}
+
+/* Starts an attempt of every recipient of m that is not final. */
+static void
+qmgr_attempt(struct qmsg *m)
+{
+	const struct qfile_result	*res;
+	unsigned int			 i, n;
+
+	n = qfile_rcpt_count(m->q);
+	m->rcpts = xcalloc(n, sizeof(*m->rcpts));
+	m->nrcpt = n;
+	m->pending = 0;
+	for (i = 0; i < n; i++) {
+		res = qfile_rcpt_result(m->q, i);
+		if (res->status == QFILE_STATUS_DELIVERED ||
+		    res->status == QFILE_STATUS_FAILED)
+			continue;
+		m->rcpts[i].todo = true;
+		m->rcpts[i].pending = 1;	/* the lookup */
+		m->rcpts[i].m = m;
+		m->rcpts[i].i = i;
+		m->pending++;
+	}
+	if (m->pending == 0) {			/* all final: only remove */
+		qmgr_attempt_check(m);
+		return;
+	}
+	/* The callbacks may finish the attempt: count first, then ask. */
+	m->pending++;
+	for (i = 0; i < n; i++) {
+		if (!m->rcpts[i].todo)
+			continue;
+		m->rcpts[i].req = authd_client_rcpt(m->qm->authd,
+		    qfile_rcpt(m->q, i)->addr, "", false, qmgr_rcpt_resolved,
+		    &m->rcpts[i]);
+	}
+	m->pending--;
+	qmgr_attempt_check(m);
+}
+
+/* ---- finishing an attempt ----------------------------------------------- */
+
+static void
+qmgr_finish_work(void *arg)
+{
+	struct qfinish		*f = arg;
+	struct qmsg		*m = f->m;
+	struct dsn_params	 p;
+	const char		*error;
+	char			 path[64], to[64];
+	unsigned int		 i;
+
+	memset(&p, 0, sizeof(p));
+	p.hostname = m->qm->hostname;
+	p.postmaster = m->qm->postmaster;
+	p.to = f->report_to;
+	p.size_limit = cfg->bounce_size_limit;
+	p.now = f->now;
+	f->rc = 0;
+	if (f->nfail > 0 && dsn_write(".", m->q, DSN_FAILURE, f->fail,
+	    f->nfail, &p, f->bounce_id, &error) == -1) {
+		(void)snprintf(f->error, sizeof(f->error), "bounce: %s",
+		    error);
+		f->bounce_failed = true;
+		f->rc = -1;
+		return;			/* nothing recorded: all again later */
+	}
+	if (f->nsucc > 0 && dsn_write(".", m->q, DSN_SUCCESS, f->succ,
+	    f->nsucc, &p, f->success_id, &error) == -1)
+		f->success_id[0] = '\0';	/* a report, not a message */
+	qmgr_path(path, sizeof(path), QMGR_ACTIVE, m->id);
+	if (f->remove) {
+		if (unlink(path) == -1 && errno != ENOENT) {
+			(void)snprintf(f->error, sizeof(f->error),
+			    "unlink %s: %s", path, strerror(errno));
+			f->rc = -1;
+			return;
+		}
+		/* Not fatal: a crash may bring the file back, delivered. */
+		if (file_sync_dir(QMGR_DIR_ACTIVE, &error) == -1)
+			(void)snprintf(f->error, sizeof(f->error), "%s", error);
+		return;
+	}
+	for (i = 0; i < f->nres; i++)
+		if (qfile_set_rcpt_status(m->q, f->ridx[i], &f->res[i],
+		    &error) == -1) {
+			(void)snprintf(f->error, sizeof(f->error), "%s", error);
+			f->rc = -1;
+			return;
+		}
+	qmgr_path(to, sizeof(to), QMGR_DEFERRED, m->id);
+	if (rename(path, to) == -1) {
+		(void)snprintf(f->error, sizeof(f->error), "rename %s to %s: "
+		    "%s", path, to, strerror(errno));
+		f->rc = -1;
+	}
+}
+
+static void
+qmgr_finish_free(struct qfinish *f)
+{
+	free(f->fail);
+	free(f->succ);
+	free(f->ridx);
+	free(f->res);
+	free(f);
+}
+
+static void
+qmgr_finish_done(void *arg)
+{
+	struct qfinish	*f = arg;
+	struct qmsg	*m = f->m;
+	struct qmgr	*qm = m->qm;
+
+	m->syncing = false;
+	if (f->bounce_id[0] != '\0') {
+		log_q(LOG_INFO, m->id, "sender non-delivery notification: %s",
+		    f->bounce_id);
+		qmgr_incoming(qm, f->bounce_id);
+	}
+	if (f->success_id[0] != '\0') {
+		log_q(LOG_INFO, m->id, "sender delivery status notification: "
+		    "%s", f->success_id);
+		qmgr_incoming(qm, f->success_id);
+	}
+	if (f->rc == -1) {
+		/*
+		 * Nothing (or not all) was recorded: the file stays in
+		 * active/ and is tried again after the minimum wait; the
+		 * deliveries of this attempt may then repeat.
+		 */
+		log_q(LOG_ERR, m->id, "cannot record the attempt: %s",
+		    f->error);
+		qmgr_rcpts_free(m);
+		m->next_try = f->now + cfg->queue_retry_min;
+		qfile_free(&m->q);
+		qmgr_list(m, QMGR_DEFERRED);	/* its file stays in active/ */
+	} else if (f->remove) {
+		if (f->error[0] != '\0')
+			log_q(LOG_WARNING, m->id, "%s", f->error);
+		log_q(LOG_INFO, m->id, "removed");
+		qmgr_msg_free(m);
+	} else {
+		qmgr_rcpts_free(m);
+		qfile_free(&m->q);
+		m->next_try = f->next_try;
+		m->dir = QMGR_DEFERRED;
+		qmgr_list(m, QMGR_DEFERRED);
+	}
+	qmgr_finish_free(f);
+}
+
+/* The wait before the next attempt: as old as the message, bounded. */
+static uint64_t
+qmgr_backoff(const struct qmsg *m, uint64_t now)
+{
+	uint64_t	age = now > m->arrival ? now - m->arrival : 0;
+
+	if (age < cfg->queue_retry_min)
+		age = cfg->queue_retry_min;
+	if (age > cfg->queue_retry_max)
+		age = cfg->queue_retry_max;
+	return now + age;
+}
+
+static void
+qmgr_dsn_rcpt(struct dsn_rcpt *dr, const struct qmsg *m, unsigned int i,
+    uint64_t now)
+{
+	const struct qfile_rcpt	*qr = qfile_rcpt(m->q, i);
+
+	memset(dr, 0, sizeof(*dr));
+	dr->addr = qr->addr;
+	dr->orcpt = qr->orcpt;
+	dr->status = m->rcpts[i].dsn;
+	dr->diag = m->rcpts[i].text != NULL ? m->rcpts[i].text : "";
+	dr->last_attempt = now;
+}
+
+/* Every recipient has its outcome: hand the attempt to a sync thread. */
+static void
+qmgr_attempt_check(struct qmsg *m)
+{
+	struct qfinish			*f;
+	const struct qfile_rcpt		*qr;
+	const struct qfile_result	*old;
+	struct qrcpt			*r;
+	unsigned int			 i, nfinal = 0;
+	uint64_t			 now = qmgr_now();
+	bool				 null_sender, expired;
+	char				 why[80];
+
+	if (m->pending > 0 || m->syncing)
+		return;
+	m->syncing = true;
+	f = xcalloc(1, sizeof(*f));
+	f->m = m;
+	f->now = now;
+	f->next_try = qmgr_backoff(m, now);
+	f->fail = xcalloc(m->nrcpt + 1, sizeof(*f->fail));
+	f->succ = xcalloc(m->nrcpt + 1, sizeof(*f->succ));
+	f->ridx = xcalloc(m->nrcpt + 1, sizeof(*f->ridx));
+	f->res = xcalloc(m->nrcpt + 1, sizeof(*f->res));
+	null_sender = qfile_mail(m->q)->sender[0] == '\0';
+	expired = now >= m->arrival + cfg->queue_lifetime;
+	(void)snprintf(why, sizeof(why), "delivery time expired after %"
+	    PRIu64 " hours in the queue", (now - m->arrival) / 3600);
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &m->rcpts[i];
+		qr = qfile_rcpt(m->q, i);
+		if (!r->todo) {
+			old = qfile_rcpt_result(m->q, i);
+			if (old->status == QFILE_STATUS_DELIVERED ||
+			    old->status == QFILE_STATUS_FAILED)
+				nfinal++;
+			continue;
+		}
+		if (r->outcome == QFILE_STATUS_DEFERRED && expired) {
+			qmgr_outcome(m, i, QFILE_STATUS_FAILED, "4.4.7", why);
+			r->outcome = QFILE_STATUS_FAILED;
+			memcpy(r->dsn, "4.4.7", sizeof("4.4.7"));
+			free(r->text);
+			r->text = xstrdup(why);
+		}
+		if (r->outcome != QFILE_STATUS_DEFERRED)
+			nfinal++;
+		if (r->outcome == QFILE_STATUS_FAILED &&
+		    (qr->notify == 0 ||
+		    (qr->notify & QFILE_NOTIFY_FAILURE) != 0))
+			qmgr_dsn_rcpt(&f->fail[f->nfail++], m, i, now);
+		if (r->outcome == QFILE_STATUS_DELIVERED &&
+		    (qr->notify & QFILE_NOTIFY_SUCCESS) != 0 && !null_sender)
+			qmgr_dsn_rcpt(&f->succ[f->nsucc++], m, i, now);
+		f->ridx[f->nres] = i;
+		f->res[f->nres].status = r->outcome;
+		f->res[f->nres].time = r->outcome == QFILE_STATUS_DEFERRED ?
+		    f->next_try : now;
+		f->res[f->nres].dsn = r->dsn;
+		f->res[f->nres].text = r->text != NULL ? r->text : "";
+		f->nres++;
+	}
+	f->remove = nfinal == m->nrcpt;
+	if (null_sender && f->nfail > 0) {
+		/*
+		 * A bounce that cannot be delivered goes to the postmaster,
+		 * once: a failed report to the postmaster is only logged.
+		 */
+		for (i = 0; i < f->nfail; i++)
+			if (strcasecmp(f->fail[i].addr, m->qm->postmaster) == 0)
+				break;
+		if (i < f->nfail) {
+			log_q(LOG_WARNING, m->id, "undeliverable report to "
+			    "the postmaster dropped");
+			f->nfail = 0;
+		} else
+			f->report_to = m->qm->postmaster;
+	}
+	workq_submit(m->qm->syncq, qmgr_finish_work, qmgr_finish_done, f);
+}
+
+/* ---- the clock: retries, scans, room in active/ ------------------------- */
+
+static void
+qmgr_tick(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED, void *arg)
+{
+	struct qmgr	*qm = arg;
+	struct qmsg	*m, *next;
+	uint64_t	 now = qmgr_now();
+
+	if (service_stopping(qm->sv))
+		return;
+	for (m = TAILQ_FIRST(&qm->deferred); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, entry);
+		if (qm->nactive >= cfg->queue_active_limit)
+			break;
+		if (m->next_try <= now)
+			qmgr_take(qm, m);
+	}
+	for (m = TAILQ_FIRST(&qm->waiting); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, entry);
+		if (qm->nactive >= cfg->queue_active_limit)
+			break;
+		if (m->where == QMGR_INCOMING)
+			qmgr_take(qm, m);
+	}
+	if (now >= qm->next_scan) {
+		qm->next_scan = now + cfg->queue_scan_interval;
+		qmgr_scan(qm, QMGR_INCOMING);
+	}
+}
+
+/* ---- private/qmgr clients ----------------------------------------------- */
+
+static int
+qmgr_client_msg(struct ipc_conn *c, struct ipc_msg *m, void *ctx)
+{
+	struct qmgr	*qm = ctx;
+	struct ipc_msg	*r;
+	const char	*id;
+	int		 rc = 0;
+
+	switch (m->type) {
+	case IPC_HELLO:
+		r = ipc_msg_new(IPC_OK, m->peer_id);
+		(void)ipc_conn_send(c, r, -1);
+		ipc_msg_free(&r);
+		break;
+	case IPC_QMGR_QUEUED:
+		if (ipc_get_str(m, "id", QFILE_ID_LEN, &id) == 0)
+			qmgr_incoming(qm, id);
+		break;
+	default:
+		log_warning("queue manager: unexpected message type %u from "
+		    "%s", m->type, ipc_conn_peer(c));
+		rc = -1;
+		break;
+	}
+	ipc_msg_free(&m);
+	return rc;
+}
+
+static void
+qmgr_client_closed(struct ipc_conn *c, const char *reason ATTR_UNUSED,
+    void *ctx)
+{
+	struct qmgr	*qm = ctx;
+
+	service_client_closed(qm->sv);
+	ipc_conn_free(&c);
+}
+
+void
+qmgr_accept(struct qmgr *qm, int fd)
+{
+	service_client_opened(qm->sv);
+	(void)ipc_conn_new(service_base(qm->sv), fd, cfg->ipc_max_message_size,
+	    "private/qmgr client", qmgr_client_msg, qmgr_client_closed, qm);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+struct qmgr *
+qmgr_new(struct service *sv, const char **error_r)
+{
+	struct qmgr	*qm;
+	struct timeval	 sec = { 1, 0 };
+	static const char *const dirs[] = { QMGR_DIR_ACTIVE,
+	    QMGR_DIR_DEFERRED, QMGR_DIR_HOLD };
+	unsigned int	 i;
+
+	qm = xcalloc(1, sizeof(*qm));
+	qm->sv = sv;
+	TAILQ_INIT(&qm->active);
+	TAILQ_INIT(&qm->deferred);
+	TAILQ_INIT(&qm->waiting);
+	qm->hash_size = 1024;
+	qm->hash = xcalloc(qm->hash_size, sizeof(*qm->hash));
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdir(dirs[i], 0700) == -1 && errno != EEXIST) {
+			*error_r = error_fmt("mkdir %s: %s", dirs[i],
+			    strerror(errno));
+			qmgr_free(&qm);
+			return NULL;
+		}
+	if ((cfg->myhostname[0] != '\0' ? str_copy(qm->hostname,
+	    sizeof(qm->hostname), cfg->myhostname) :
+	    gethostname(qm->hostname, sizeof(qm->hostname))) == -1)
+		memcpy(qm->hostname, "localhost", sizeof("localhost"));
+	qm->hostname[sizeof(qm->hostname) - 1] = '\0';
+	qm->postmaster = xasprintf("postmaster@%s",
+	    cfg->mydomains != NULL && cfg->mydomains[0] != NULL ?
+	    cfg->mydomains[0] : qm->hostname);
+	qm->syncq = workq_new(service_base(sv), cfg->delivery_sync_threads,
+	    error_r);
+	if (qm->syncq == NULL) {
+		qmgr_free(&qm);
+		return NULL;
+	}
+	qm->authd = authd_client_new(service_base(sv), QMGR_AUTHD_SOCKET,
+	    "queue-manager");
+	qm->agent = qmgr_agent_new(qm, QMGR_AGENT_SOCKET);
+	qm->tick = event_new(service_base(sv), -1, EV_PERSIST, qmgr_tick, qm);
+	if (qm->tick == NULL || event_add(qm->tick, &sec) == -1) {
+		*error_r = "cannot add the queue manager's timer";
+		qmgr_free(&qm);
+		return NULL;
+	}
+	/* What a crash or a stop left in active/ first, then the rest. */
+	qmgr_scan(qm, QMGR_ACTIVE);
+	qmgr_scan(qm, QMGR_DEFERRED);
+	qmgr_scan(qm, QMGR_HOLD);
+	qmgr_scan(qm, QMGR_INCOMING);
+	qm->next_scan = qmgr_now() + cfg->queue_scan_interval;
+	return qm;
+}
+
+void
+qmgr_stop(struct qmgr *qm)
+{
+	(void)qm;		/* the tick starts nothing while stopping */
+}
+
+void
+qmgr_free(struct qmgr **qp)
+{
+	struct qmgr	*qm = *qp;
+	struct qdeliv	*d;
+	unsigned int	 i;
+	struct qmsg	*m;
+
+	if (qm == NULL)
+		return;
+	*qp = NULL;
+	/* Finish what the sync threads hold, then drop everything. */
+	if (qm->syncq != NULL)
+		workq_drain(qm->syncq);
+	workq_free(&qm->syncq);
+	qmgr_agent_free(&qm->agent);
+	while ((d = TAILQ_FIRST(&qmgr_flight)) != NULL) {
+		TAILQ_REMOVE(&qmgr_flight, d, entry);
+		qmgr_deliv_free(d);
+	}
+	while ((d = TAILQ_FIRST(&qmgr_ready)) != NULL) {
+		TAILQ_REMOVE(&qmgr_ready, d, entry);
+		qmgr_deliv_free(d);
+	}
+	while ((d = TAILQ_FIRST(&qmgr_lookup)) != NULL) {
+		TAILQ_REMOVE(&qmgr_lookup, d, entry);
+		qmgr_deliv_free(d);
+	}
+	for (i = 0; qm->hash != NULL && i < qm->hash_size; i++)
+		while ((m = qm->hash[i]) != NULL)
+			qmgr_msg_free(m);
+	authd_client_free(&qm->authd);
+	if (qm->tick != NULL)
+		event_free(qm->tick);
+	free(qm->hash);
+	free(qm->postmaster);
+	free(qm);
+}
