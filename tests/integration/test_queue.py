@@ -251,39 +251,52 @@ def test_retry_then_expiry(tmp_path, tmp_path_factory):
 
 
 def test_kill_9_queue_manager_and_agent(tmp_path, tmp_path_factory):
-    """300 messages in while the queue manager and the delivery agent are
-    each SIGKILLed: every acknowledged message ends up in the Maildir
-    (duplicates allowed, counted), none corrupt."""
+    """2,000 messages in from four clients while the queue manager and the
+    delivery agent are SIGKILLed six times: every acknowledged message
+    ends up in the Maildir (duplicates allowed, counted), none corrupt.
+    Bounded by count and time."""
     inst = build(tmp_path / "k", tmp_path_factory.getbasetemp().parent,
                  extra=["queue_retry_min = 1s", "queue_retry_max = 2s"])
     acked = []
+    lock = threading.Lock()
     try:
-        def sender():
+        def sender(n):
+            deadline = time.monotonic() + 60
             with client_to(inst) as c:
-                for i in range(300):
+                for i in range(500):
+                    if time.monotonic() > deadline:
+                        break
+                    tag = f"k{n}-{i}"
                     c.sendmail("carol@remote.test", ["bob@example.test"],
-                               f"Subject: k{i}\r\n\r\nbody {i}\r\n".encode())
-                    acked.append(i)
-        t = threading.Thread(target=sender)
-        t.start()
-        for prog in ("postern-queue-manager", "postern-delivery-agent", "postern-queue-manager"):
-            time.sleep(0.7)
+                               f"Subject: {tag}\r\n\r\nbody {i}\r\n".encode())
+                    with lock:
+                        acked.append(tag)
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        kills = 0
+        for prog in ("postern-queue-manager", "postern-delivery-agent") * 3:
+            time.sleep(0.4)
             for pid in inst.children():
                 if any(a.endswith(prog) for a in ph.proc_cmdline(pid)[:1]):
                     os.kill(pid, 9)
-        t.join(60)
-        assert len(acked) == 300
-        ph.wait_for(lambda: queue_empty(inst), 60, "the queue to empty")
+                    kills += 1
+        for t in threads:
+            t.join(90)
+        assert len(acked) == 2000
+        ph.wait_for(lambda: queue_empty(inst), 120, "the queue to empty")
         files = new_files(inst, "bob@example.test")
         seen = {}
         for f in files:
             data = f.read_bytes()
-            subj = data.split(b"Subject: ")[1].split(b"\n")[0]
-            assert data.endswith(b"\n") and b"\r" not in data
+            subj = data.split(b"Subject: ")[1].split(b"\n")[0].decode()
+            assert data.endswith(b"\n") and b"\r" not in data, f.name
+            assert f",S={len(data)}" in f.name
             seen[subj] = seen.get(subj, 0) + 1
-        missing = [i for i in acked if f"k{i}".encode() not in seen]
+        missing = [t for t in acked if t not in seen]
         assert not missing, f"lost: {missing[:10]}"
         dups = sum(n - 1 for n in seen.values())
-        print(f"{len(files)} files, {dups} duplicates")
+        print(f"{len(files)} files, {dups} duplicates, {kills} kills")
+        assert kills >= 4
     finally:
         finish(inst)
