@@ -22,7 +22,6 @@
 #include "conf.h"
 
 #define AUTHD_MAX_EXCHANGES	16	/* open SASL exchanges a connection */
-#define AUTHD_PROGRAM_MAX	64	/* the program name of a HELLO */
 #define AUTHD_IP_MAX		(INET6_ADDRSTRLEN - 1)
 #define AUTHD_PURGE_INTERVAL	5	/* seconds between purges */
 #define AUTHD_PLAIN_WARN_MAX	10000	/* users remembered as warned */

@@ -74,20 +74,6 @@ authd_ip_valid(const char *s)
 	    inet_pton(AF_INET6, s, &a6) == 1;
 }
 
-static bool
-authd_program_valid(const char *s)
-{
-	size_t	i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		    s[i] == '_' || s[i] == '/' || s[i] == '.'))
-			return false;
-	}
-	return i > 0;
-}
-
 static const char *
 authd_role_name(enum authd_role role)
 {
@@ -634,23 +620,11 @@ static int
 authd_hello(struct authd_client *c, struct ipc_msg *m)
 {
 	struct ipc_msg	*r;
-	const char	*program;
-	uint64_t	 version;
+	const char	*program, *error;
 	char		*peer;
 
-	if (m->type != IPC_HELLO) {
-		authd_reject(c, m, "expected HELLO");
-		return -1;
-	}
-	if (ipc_get_u64(m, "version", UINT32_MAX, &version) == -1 ||
-	    version != IPC_PROTOCOL_VERSION) {
-		authd_reject(c, m, error_fmt("protocol version %u expected",
-		    IPC_PROTOCOL_VERSION));
-		return -1;
-	}
-	if (ipc_get_str(m, "program", AUTHD_PROGRAM_MAX, &program) == -1 ||
-	    !authd_program_valid(program)) {
-		authd_reject(c, m, "missing or invalid program");
+	if (ipc_hello_check(m, &program, &error) == -1) {
+		authd_reject(c, m, error);
 		return -1;
 	}
 	c->hello = true;

@@ -384,9 +384,7 @@ authd_client_connect(struct authd_client *c)
 	c->conn = ipc_conn_new(c->base, fd, cfg->ipc_max_message_size,
 	    c->path, authd_client_msg, authd_client_closed, c);
 	c->hello_ok = false;
-	m = ipc_msg_new(IPC_HELLO, 0);
-	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION);
-	ipc_add_str(m, "program", c->program);
+	m = ipc_hello_new(c->program);
 	if (ipc_conn_send(c->conn, m, -1) == -1)
 		log_warning("authd client: %s: cannot send HELLO", c->path);
 	ipc_msg_free(&m);

@@ -549,6 +549,55 @@ ipc_connect_nonblock(const char *path, const char **error_r)
 	return ipc_connect_with(path, SOCK_NONBLOCK, error_r);
 }
 
+struct ipc_msg *
+ipc_hello_new(const char *program)
+{
+	struct ipc_msg	*m;
+
+	m = ipc_msg_new(IPC_HELLO, 0);
+	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION);
+	ipc_add_str(m, "program", program);
+	return m;
+}
+
+static bool
+ipc_program_valid(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		    s[i] == '_' || s[i] == '/' || s[i] == '.'))
+			return false;
+	return i > 0;
+}
+
+int
+ipc_hello_check(struct ipc_msg *m, const char **program_r,
+    const char **error_r)
+{
+	uint64_t	version;
+
+	if (m->type != IPC_HELLO) {
+		*error_r = "expected HELLO";
+		return -1;
+	}
+	if (ipc_get_u64(m, "version", UINT32_MAX, &version) == -1 ||
+	    version != IPC_PROTOCOL_VERSION) {
+		*error_r = error_fmt("protocol version %u expected (the two "
+		    "programs are from different builds)",
+		    IPC_PROTOCOL_VERSION);
+		return -1;
+	}
+	if (ipc_get_str(m, "program", IPC_PROGRAM_MAX, program_r) == -1 ||
+	    !ipc_program_valid(*program_r)) {
+		*error_r = "missing or invalid program";
+		return -1;
+	}
+	return 0;
+}
+
 /* Waits until sock is writable; for a socket someone made non-blocking. */
 static int
 ipc_wait_writable(int sock, const char **error_r)

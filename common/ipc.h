@@ -108,6 +108,22 @@ int	 ipc_connect(const char *path, const char **error_r);
  * backlog is full), ECONNREFUSED and ENOENT all mean "not reachable now".
  */
 int	 ipc_connect_nonblock(const char *path, const char **error_r);
+
+/*
+ * The first message on every connection: IPC_HELLO {version, program}.
+ * A program name is 1 to IPC_PROGRAM_MAX bytes of lower-case letters,
+ * digits, "-", "_", "/" and ".".
+ */
+#define IPC_PROGRAM_MAX	64
+/* A HELLO from program, with this build's protocol version. */
+struct ipc_msg *ipc_hello_new(const char *program);
+/*
+ * Checks that m is a HELLO with this build's protocol version and a valid
+ * program name.  Returns 0 with *program_r (valid while m lives), or -1
+ * with *error_r, a text for the peer's IPC_ERROR.
+ */
+int	 ipc_hello_check(struct ipc_msg *m, const char **program_r,
+	    const char **error_r) ATTR_WUR;
 /*
  * Sends m (and fd when fd != -1: the frame then carries IPC_F_FD).  The
  * caller keeps m and fd.  Returns 0 or -1 (*error_r).

@@ -106,9 +106,7 @@ qmgr_notify_connect(struct qmgr_notify *n)
 	n->warned = false;
 	n->conn = ipc_conn_new(n->base, fd, cfg->ipc_max_message_size,
 	    n->path, qmgr_notify_msg, qmgr_notify_closed, n);
-	m = ipc_msg_new(IPC_HELLO, 0);
-	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION);
-	ipc_add_str(m, "program", n->program);
+	m = ipc_hello_new(n->program);
 	r = ipc_conn_send(n->conn, m, -1);
 	ipc_msg_free(&m);
 	if (r == -1) {

@@ -46,7 +46,6 @@
 
 /* Deliveries one connection may have in flight (each holds a descriptor). */
 #define AGENT_MAX_PENDING	512
-#define AGENT_PROGRAM_MAX	64	/* the program name of a HELLO */
 /* Room for a host name with every byte escaped as "\ooo". */
 #define AGENT_HOST_SIZE		(MAILDIR_HOST_MAX * 4 + 1)
 
@@ -82,20 +81,6 @@ struct agent {
 };
 
 static void	agent_client_free(struct agent_client **cp, bool count);
-
-static bool
-agent_program_valid(const char *s)
-{
-	size_t	i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		    s[i] == '_' || s[i] == '/' || s[i] == '.'))
-			return false;
-	}
-	return i > 0;
-}
 
 static void
 agent_send(struct agent_client *c, struct ipc_msg **mp)
@@ -242,23 +227,11 @@ static int
 agent_hello(struct agent_client *c, struct ipc_msg *m)
 {
 	struct ipc_msg	*r;
-	const char	*program;
-	uint64_t	 version;
+	const char	*program, *error;
 	char		*peer;
 
-	if (m->type != IPC_HELLO) {
-		agent_reject(c, m, "expected HELLO");
-		return -1;
-	}
-	if (ipc_get_u64(m, "version", UINT32_MAX, &version) == -1 ||
-	    version != IPC_PROTOCOL_VERSION) {
-		agent_reject(c, m, error_fmt("protocol version %u expected",
-		    IPC_PROTOCOL_VERSION));
-		return -1;
-	}
-	if (ipc_get_str(m, "program", AGENT_PROGRAM_MAX, &program) == -1 ||
-	    !agent_program_valid(program)) {
-		agent_reject(c, m, "missing or invalid program");
+	if (ipc_hello_check(m, &program, &error) == -1) {
+		agent_reject(c, m, error);
 		return -1;
 	}
 	c->hello = true;

@@ -30,7 +30,6 @@
 
 #include "banned.h"
 
-#define CTL_PROGRAM_MAX	64
 #define CTL_BACKLOG	16
 
 struct master_ctl_conn {
@@ -74,23 +73,15 @@ ctl_msg(struct ipc_conn *c, struct ipc_msg *msg, void *ctx)
 {
 	struct master_ctl_conn	*cc = ctx;
 	struct master		*m = cc->m;
-	const char		*program;
+	const char		*program, *error;
 	char			*errors;
-	uint64_t		 version;
 	int			 rc = 0;
 
 	if (!cc->hello) {
-		if (msg->type != IPC_HELLO ||
-		    ipc_get_u64(msg, "version", UINT32_MAX, &version) == -1 ||
-		    ipc_get_str(msg, "program", CTL_PROGRAM_MAX, &program) == -1) {
-			log_warning("control: malformed hello");
-			rc = -1;
-		} else if (version != IPC_PROTOCOL_VERSION) {
-			ctl_reply(cc, IPC_ERROR, msg->peer_id, error_fmt(
-			    "protocol version %llu, the master speaks %d: "
-			    "postctl and postern-master are from different "
-			    "builds", (unsigned long long)version,
-			    IPC_PROTOCOL_VERSION));
+		/* A refused HELLO is answered; the peer may say it again. */
+		if (ipc_hello_check(msg, &program, &error) == -1) {
+			log_warning("control: %s", error);
+			ctl_reply(cc, IPC_ERROR, msg->peer_id, error);
 		} else {
 			cc->hello = true;
 			ctl_reply(cc, IPC_OK, msg->peer_id, NULL);

@@ -294,9 +294,7 @@ postctl_connect(void)
 	}
 	free(path);
 
-	m = ipc_msg_new(IPC_HELLO, 0);
-	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION);
-	ipc_add_str(m, "program", "postctl");
+	m = ipc_hello_new("postctl");
 	ret = ipc_write(sock, m, -1, &error);
 	ipc_msg_free(&m);
 	if (ret == -1) {

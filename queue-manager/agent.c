@@ -135,9 +135,7 @@ qmgr_agent_connect(struct qmgr_agent *a)
 	}
 	a->conn = ipc_conn_new(a->base, fd, cfg->ipc_max_message_size,
 	    a->path, qmgr_agent_msg, qmgr_agent_closed, a);
-	m = ipc_msg_new(IPC_HELLO, 0);
-	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION);
-	ipc_add_str(m, "program", "queue-manager");
+	m = ipc_hello_new("queue-manager");
 	r = ipc_conn_send(a->conn, m, -1);
 	ipc_msg_free(&m);
 	if (r == -1) {

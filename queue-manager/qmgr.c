@@ -923,8 +923,8 @@ qmgr_attempt_check(struct qmsg *m)
 				nfinal++;
 			continue;
 		}
+		/* Expiry overrides "deferred", which qmgr_outcome keeps. */
 		if (r->outcome == QFILE_STATUS_DEFERRED && expired) {
-			qmgr_outcome(m, i, QFILE_STATUS_FAILED, "4.4.7", why);
 			r->outcome = QFILE_STATUS_FAILED;
 			memcpy(r->dsn, "4.4.7", sizeof("4.4.7"));
 			free(r->text);
@@ -999,29 +999,56 @@ qmgr_tick(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED, void *arg)
 
 /* ---- private/qmgr clients ----------------------------------------------- */
 
+/* One connection on private/qmgr: smtpd's notices (later postctl). */
+struct qmgr_client {
+	TAILQ_ENTRY(qmgr_client)	 entry;
+	struct qmgr			*qm;
+	struct ipc_conn			*conn;
+	bool				 hello;
+};
+
+static void
+qmgr_client_reply(struct ipc_conn *c, uint16_t type, uint32_t peer_id,
+    const char *text)
+{
+	struct ipc_msg	*r;
+
+	r = ipc_msg_new(type, peer_id);
+	if (text != NULL)
+		ipc_add_str(r, "text", text);
+	(void)ipc_conn_send(c, r, -1);
+	ipc_msg_free(&r);
+}
+
 static int
 qmgr_client_msg(struct ipc_conn *c, struct ipc_msg *m, void *ctx)
 {
-	struct qmgr	*qm = ctx;
-	struct ipc_msg	*r;
-	const char	*id;
-	int		 rc = 0;
+	struct qmgr_client	*cl = ctx;
+	const char		*id, *program, *error;
+	int			 rc = 0;
 
-	switch (m->type) {
-	case IPC_HELLO:
-		r = ipc_msg_new(IPC_OK, m->peer_id);
-		(void)ipc_conn_send(c, r, -1);
-		ipc_msg_free(&r);
-		break;
-	case IPC_QMGR_QUEUED:
+	if (m->fd != -1) {
+		log_warning("queue manager: %s passed a descriptor",
+		    ipc_conn_peer(c));
+		rc = -1;
+	} else if (!cl->hello) {
+		if (ipc_hello_check(m, &program, &error) == -1) {
+			log_warning("queue manager: %s: %s", ipc_conn_peer(c),
+			    error);
+			qmgr_client_reply(c, IPC_ERROR, m->peer_id, error);
+			rc = -1;
+		} else {
+			cl->hello = true;
+			qmgr_client_reply(c, IPC_OK, m->peer_id, NULL);
+		}
+	} else if (m->type == IPC_QMGR_QUEUED) {
+		/* A hint: an ID that is not valid or not there is ignored. */
 		if (ipc_get_str(m, "id", QFILE_ID_LEN, &id) == 0)
-			qmgr_incoming(qm, id);
-		break;
-	default:
+			qmgr_incoming(cl->qm, id);
+	} else {
 		log_warning("queue manager: unexpected message type %u from "
 		    "%s", m->type, ipc_conn_peer(c));
 		rc = -1;
-		break;
 	}
 	ipc_msg_free(&m);
 	return rc;
@@ -1031,18 +1058,27 @@ static void
 qmgr_client_closed(struct ipc_conn *c, const char *reason ATTR_UNUSED,
     void *ctx)
 {
-	struct qmgr	*qm = ctx;
+	struct qmgr_client	*cl = ctx;
 
-	service_client_closed(qm->sv);
-	ipc_conn_free(&c);
+	(void)c;
+	TAILQ_REMOVE(&cl->qm->clients, cl, entry);
+	service_client_closed(cl->qm->sv);
+	ipc_conn_free(&cl->conn);
+	free(cl);
 }
 
 void
 qmgr_accept(struct qmgr *qm, int fd)
 {
+	struct qmgr_client	*cl;
+
+	cl = xcalloc(1, sizeof(*cl));
+	cl->qm = qm;
+	TAILQ_INSERT_TAIL(&qm->clients, cl, entry);
 	service_client_opened(qm->sv);
-	(void)ipc_conn_new(service_base(qm->sv), fd, cfg->ipc_max_message_size,
-	    "private/qmgr client", qmgr_client_msg, qmgr_client_closed, qm);
+	cl->conn = ipc_conn_new(service_base(qm->sv), fd,
+	    cfg->ipc_max_message_size, "private/qmgr client", qmgr_client_msg,
+	    qmgr_client_closed, cl);
 }
 
 /* ---- life ---------------------------------------------------------------- */
@@ -1061,6 +1097,7 @@ qmgr_new(struct service *sv, const char **error_r)
 	TAILQ_INIT(&qm->active);
 	TAILQ_INIT(&qm->deferred);
 	TAILQ_INIT(&qm->waiting);
+	TAILQ_INIT(&qm->clients);
 	qm->hash_size = 1024;
 	qm->hash = xcalloc(qm->hash_size, sizeof(*qm->hash));
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
@@ -1112,6 +1149,7 @@ void
 qmgr_free(struct qmgr **qp)
 {
 	struct qmgr	*qm = *qp;
+	struct qmgr_client *cl;
 	struct qdeliv	*d;
 	unsigned int	 i;
 	struct qmsg	*m;
@@ -1119,6 +1157,11 @@ qmgr_free(struct qmgr **qp)
 	if (qm == NULL)
 		return;
 	*qp = NULL;
+	while ((cl = TAILQ_FIRST(&qm->clients)) != NULL) {
+		TAILQ_REMOVE(&qm->clients, cl, entry);
+		ipc_conn_free(&cl->conn);
+		free(cl);
+	}
 	/* Finish what the sync threads hold, then drop everything. */
 	if (qm->syncq != NULL)
 		workq_drain(qm->syncq);

@@ -51,6 +51,7 @@ enum qmgr_where {
 };
 
 struct qmsg;
+struct qmgr_client;
 
 struct qmgr {
 	struct service		*sv;
@@ -66,6 +67,7 @@ struct qmgr {
 	TAILQ_HEAD(, qmsg)	 active;
 	TAILQ_HEAD(, qmsg)	 deferred;
 	TAILQ_HEAD(, qmsg)	 waiting;	/* notices while active is full */
+	TAILQ_HEAD(, qmgr_client) clients;	/* on private/qmgr */
 	unsigned int		 nactive;
 	unsigned int		 ndeferred;
 	struct qmsg		**hash;

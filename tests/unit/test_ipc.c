@@ -1663,6 +1663,65 @@ START_TEST(test_conn_free_pending_close)
 }
 END_TEST
 
+/* HELLO: what ipc_hello_new() writes ipc_hello_check() accepts, and
+ * every other first message is refused with a text for the peer. */
+START_TEST(test_hello)
+{
+	struct ipc_msg	*m;
+	const char	*program, *error;
+	char		 name[IPC_PROGRAM_MAX + 2];
+
+	m = ipc_hello_new("smtpd");
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), 0);
+	ck_assert_str_eq(program, "smtpd");
+	ipc_msg_free(&m);
+
+	/* Not a HELLO. */
+	m = ipc_msg_new(IPC_OK, 0);
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ck_assert_str_eq(error, "expected HELLO");
+	ipc_msg_free(&m);
+
+	/* Another build's version, and none at all. */
+	m = ipc_msg_new(IPC_HELLO, 0);
+	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION + 1);
+	ipc_add_str(m, "program", "postctl");
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ck_assert_ptr_nonnull(strstr(error, "different builds"));
+	ipc_msg_free(&m);
+	m = ipc_msg_new(IPC_HELLO, 0);
+	ipc_add_str(m, "program", "postctl");
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ipc_msg_free(&m);
+
+	/* Program names: bad bytes, empty, missing, the maximum and one over. */
+	m = ipc_hello_new("Smtpd");
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ck_assert_str_eq(error, "missing or invalid program");
+	ipc_msg_free(&m);
+	m = ipc_hello_new("smtpd\x01");
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ipc_msg_free(&m);
+	m = ipc_hello_new("");
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ipc_msg_free(&m);
+	m = ipc_msg_new(IPC_HELLO, 0);
+	ipc_add_u64(m, "version", IPC_PROTOCOL_VERSION);
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ipc_msg_free(&m);
+	memset(name, 'a', sizeof(name));
+	name[IPC_PROGRAM_MAX] = '\0';
+	m = ipc_hello_new(name);
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), 0);
+	ipc_msg_free(&m);
+	name[IPC_PROGRAM_MAX] = 'a';
+	name[IPC_PROGRAM_MAX + 1] = '\0';
+	m = ipc_hello_new(name);
+	ck_assert_int_eq(ipc_hello_check(m, &program, &error), -1);
+	ipc_msg_free(&m);
+}
+END_TEST
+
 static Suite *
 ipc_suite(void)
 {
@@ -1732,6 +1791,7 @@ ipc_suite(void)
 	tcase_add_test(tc, test_conn_handler_close);
 	tcase_add_test(tc, test_conn_output_limit);
 	tcase_add_test(tc, test_conn_free_pending_close);
+	tcase_add_test(tc, test_hello);
 	suite_add_tcase(s, tc);
 	return s;
 }
