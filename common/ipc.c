@@ -1354,6 +1354,21 @@ ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd)
 }
 
 int
+ipc_conn_reply(struct ipc_conn *c, uint16_t type, uint32_t peer_id,
+    const char *text)
+{
+	struct ipc_msg	*m;
+	int		 r;
+
+	m = ipc_msg_new(type, peer_id);
+	if (text != NULL)
+		ipc_add_str(m, "text", text);
+	r = ipc_conn_send(c, m, -1);
+	ipc_msg_free(&m);
+	return r;
+}
+
+int
 ipc_conn_flush(struct ipc_conn *c)
 {
 	const char	*error;

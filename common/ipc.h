@@ -182,6 +182,12 @@ void	 ipc_conn_free(struct ipc_conn **cp);
  */
 int	 ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd);
 /*
+ * Sends a reply (IPC_OK, IPC_ERROR, ...) for request peer_id with an
+ * optional "text" field.  Returns what ipc_conn_send() returns.
+ */
+int	 ipc_conn_reply(struct ipc_conn *c, uint16_t type, uint32_t peer_id,
+	    const char *text);
+/*
  * Writes what the socket takes now, without waiting (before a process
  * exits, so that a last reply is not lost).  Returns 0 when the output is
  * empty, 1 when some is left, -1 when the connection is closed or failed.

@@ -44,13 +44,7 @@ static void
 ctl_reply(struct master_ctl_conn *cc, uint16_t type, uint32_t peer_id,
     const char *text)
 {
-	struct ipc_msg *msg;
-
-	msg = ipc_msg_new(type, peer_id);
-	if (text != NULL)
-		ipc_add_str(msg, "text", text);
-	(void)ipc_conn_send(cc->c, msg, -1);
-	ipc_msg_free(&msg);
+	(void)ipc_conn_reply(cc->c, type, peer_id, text);
 }
 
 static void

@@ -1007,19 +1007,6 @@ struct qmgr_client {
 	bool				 hello;
 };
 
-static void
-qmgr_client_reply(struct ipc_conn *c, uint16_t type, uint32_t peer_id,
-    const char *text)
-{
-	struct ipc_msg	*r;
-
-	r = ipc_msg_new(type, peer_id);
-	if (text != NULL)
-		ipc_add_str(r, "text", text);
-	(void)ipc_conn_send(c, r, -1);
-	ipc_msg_free(&r);
-}
-
 static int
 qmgr_client_msg(struct ipc_conn *c, struct ipc_msg *m, void *ctx)
 {
@@ -1035,11 +1022,11 @@ qmgr_client_msg(struct ipc_conn *c, struct ipc_msg *m, void *ctx)
 		if (ipc_hello_check(m, &program, &error) == -1) {
 			log_warning("queue manager: %s: %s", ipc_conn_peer(c),
 			    error);
-			qmgr_client_reply(c, IPC_ERROR, m->peer_id, error);
+			(void)ipc_conn_reply(c, IPC_ERROR, m->peer_id, error);
 			rc = -1;
 		} else {
 			cl->hello = true;
-			qmgr_client_reply(c, IPC_OK, m->peer_id, NULL);
+			(void)ipc_conn_reply(c, IPC_OK, m->peer_id, NULL);
 		}
 	} else if (m->type == IPC_QMGR_QUEUED) {
 		/* A hint: an ID that is not valid or not there is ignored. */
