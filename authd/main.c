@@ -59,6 +59,8 @@
 
 /* What the peer of a credential failure is told, whatever the cause. */
 #define AUTHD_FAIL_TEXT		"authentication failed"
+/* The longest mailbox path told with a recipient (PATH_MAX - 1). */
+#define AUTHD_MAILBOX_PATH_MAX	4095
 
 static void	authd_exchange_free(struct authd_exchange **xp);
 
@@ -557,6 +559,52 @@ authd_resolve_name(enum resolve_result r)
 	return "tempfail";
 }
 
+/*
+ * The mailbox of each local user of a recipient, for smtpd's quota check
+ * (RCPT_LOOKUP with mailboxes): "maildir" and "quota" fields, one of each
+ * per "deliver" field and in the same order.  A user whose mailbox cannot
+ * be told (gone since the resolution, a table failure, a path the peer
+ * would refuse) gets "" and 0: no quota to check.
+ */
+static void
+authd_rcpt_mailboxes(struct authd_client *c, struct ipc_msg *r,
+    char *const *deliver)
+{
+	struct userdb_user	 u;
+	const char		*error;
+	char			*maildir;
+	size_t			 i, j;
+	bool			 ok;
+
+	for (i = 0; deliver[i] != NULL; i++) {
+		maildir = NULL;
+		switch (resolve_user(c->a->resolve, deliver[i], &u, &error)) {
+		case 1:
+			maildir = resolve_maildir(&u);
+			ok = strlen(maildir) <= AUTHD_MAILBOX_PATH_MAX;
+			for (j = 0; ok && maildir[j] != '\0'; j++)
+				if ((unsigned char)maildir[j] < 0x20 ||
+				    maildir[j] == 0x7f)
+					ok = false;
+			ipc_add_str(r, "maildir", ok ? maildir : "");
+			ipc_add_u64(r, "quota", ok ? u.quota : 0);
+			free(maildir);
+			userdb_user_deinit(&u);
+			break;
+		case 0:
+			ipc_add_str(r, "maildir", "");
+			ipc_add_u64(r, "quota", 0);
+			break;
+		default:
+			log_warning("rcpt: mailbox of <%s>: %s",
+			    log_safe(deliver[i]), error);
+			ipc_add_str(r, "maildir", "");
+			ipc_add_u64(r, "quota", 0);
+			break;
+		}
+	}
+}
+
 static int
 authd_rcpt_lookup(struct authd_client *c, struct ipc_msg *m)
 {
@@ -564,6 +612,7 @@ authd_rcpt_lookup(struct authd_client *c, struct ipc_msg *m)
 	struct ipc_msg		*r;
 	const char		*rcpt, *client;
 	bool			 authenticated, has_text;
+	uint64_t		 mailboxes = 0;
 	size_t			 i;
 
 	if (ipc_get_str(m, "rcpt", USERDB_ADDRESS_MAX, &rcpt) == -1)
@@ -574,6 +623,10 @@ authd_rcpt_lookup(struct authd_client *c, struct ipc_msg *m)
 		return authd_reject(c, m, "missing or invalid client");
 	if (authd_get_flag(m, "authenticated", &authenticated) == -1)
 		return authd_reject(c, m, "missing or invalid authenticated");
+	/* Optional: describe the mailboxes of at most this many users. */
+	if (ipc_has(m, "mailboxes") && ipc_get_u64(m, "mailboxes", UINT32_MAX,
+	    &mailboxes) == -1)
+		return authd_reject(c, m, "invalid mailboxes");
 
 	memset(&ans, 0, sizeof(ans));
 	resolve_rcpt(c->a->resolve, rcpt, client, authenticated, &ans);
@@ -584,6 +637,18 @@ authd_rcpt_lookup(struct authd_client *c, struct ipc_msg *m)
 		ipc_add_str(r, "deliver", ans.deliver[i]);
 	for (i = 0; ans.forward != NULL && ans.forward[i] != NULL; i++)
 		ipc_add_str(r, "forward", ans.forward[i]);
+	/*
+	 * Only when all of the recipient's mail goes into local mailboxes
+	 * that are few enough: that is when a full mailbox can refuse it.
+	 */
+	if (mailboxes > 0 && ans.result == RESOLVE_LOCAL &&
+	    ans.deliver != NULL && (ans.forward == NULL ||
+	    ans.forward[0] == NULL)) {
+		for (i = 0; ans.deliver[i] != NULL; i++)
+			;
+		if (i > 0 && i <= mailboxes)
+			authd_rcpt_mailboxes(c, r, ans.deliver);
+	}
 	has_text = ans.text != NULL && *ans.text != '\0';
 	if (has_text)
 		ipc_add_str(r, "text", ans.text);

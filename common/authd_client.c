@@ -55,6 +55,7 @@
 #define AUTHD_MAILDIR_MAX	4096	/* PATH_MAX */
 #define AUTHD_CHALLENGE_MAX	8192	/* a SASL challenge, raw bytes */
 #define AUTHD_LIST_MAX		10000	/* deliver and forward, each */
+#define AUTHD_QUOTA_DIGITS	20	/* UINT64_MAX in decimal */
 
 enum authd_req_kind {
 	AUTHD_REQ_RCPT,
@@ -78,6 +79,7 @@ struct authd_request {
 	struct authd_reqq	*q;
 	enum authd_req_kind	 kind;
 	enum authd_req_state	 state;
+	bool			 mailboxes;	/* RCPT: asked for them */
 	uint32_t		 id;
 	uint16_t		 reply_type;
 	struct timespec		 deadline;
@@ -491,23 +493,44 @@ authd_request_cancel(struct authd_request **rp)
 
 /* ---- requests ---------------------------------------------------------- */
 
-struct authd_request *
-authd_client_rcpt(struct authd_client *c, const char *rcpt,
-    const char *client_ip, bool authenticated, authd_rcpt_cb *cb, void *ctx)
+static struct authd_request *
+authd_client_rcpt_req(struct authd_client *c, const char *rcpt,
+    const char *client_ip, bool authenticated, unsigned int max_users,
+    authd_rcpt_cb *cb, void *ctx)
 {
 	struct authd_request	*r;
 	struct ipc_msg		*m;
 
 	r = authd_req_new(c, AUTHD_REQ_RCPT, IPC_RCPT_RESULT, ctx);
 	r->rcpt_cb = cb;
+	r->mailboxes = max_users > 0;
 	if (r->state == AUTHD_REQ_FAILING)
 		return r;
 	m = ipc_msg_new(IPC_RCPT_LOOKUP, r->id);
 	ipc_add_str(m, "rcpt", rcpt);
 	ipc_add_str(m, "client", client_ip);
 	ipc_add_u64(m, "authenticated", authenticated ? 1 : 0);
+	if (max_users > 0)
+		ipc_add_u64(m, "mailboxes", max_users);
 	authd_req_send(r, &m);
 	return r;
+}
+
+struct authd_request *
+authd_client_rcpt(struct authd_client *c, const char *rcpt,
+    const char *client_ip, bool authenticated, authd_rcpt_cb *cb, void *ctx)
+{
+	return authd_client_rcpt_req(c, rcpt, client_ip, authenticated, 0, cb,
+	    ctx);
+}
+
+struct authd_request *
+authd_client_rcpt_mailboxes(struct authd_client *c, const char *rcpt,
+    const char *client_ip, bool authenticated, unsigned int max_users,
+    authd_rcpt_cb *cb, void *ctx)
+{
+	return authd_client_rcpt_req(c, rcpt, client_ip, authenticated,
+	    max_users > 0 ? max_users : 1, cb, ctx);
 }
 
 struct authd_request *
@@ -638,12 +661,13 @@ authd_list_free(char ***listp)
 
 /*
  * Collects every value of the repeated field key into a NULL-terminated
- * list, each checked as ipc_get_str() checks one.  Returns 0, or -1 when
- * a value is invalid, the body malformed or there are more than max.
+ * list, each of 1 (0 with empty_ok) to vmax bytes without a control
+ * byte.  Returns 0, or -1 when a value is invalid, the body malformed or
+ * there are more than max.
  */
 static int
 authd_get_list(const struct ipc_msg *m, const char *key, size_t max,
-    char ***list_r)
+    size_t vmax, bool empty_ok, char ***list_r)
 {
 	const uint8_t	*val;
 	const char	*k;
@@ -658,7 +682,7 @@ authd_get_list(const struct ipc_msg *m, const char *key, size_t max,
 	    &vlen)) == 1) {
 		if (klen != keylen || memcmp(k, key, klen) != 0)
 			continue;
-		if (n == max || vlen == 0 || vlen > USERDB_ADDRESS_MAX)
+		if (n == max || (vlen == 0 && !empty_ok) || vlen > vmax)
 			goto fail;
 		for (i = 0; i < vlen; i++)
 			if (val[i] < 0x20 || val[i] == 0x7f)
@@ -679,12 +703,56 @@ fail:
 	return -1;
 }
 
+/*
+ * The mailbox lists of a RCPT_RESULT to a request with mailboxes: none at
+ * all (authd did not describe them: *maildirs_r stays NULL), or exactly
+ * one maildir (empty or absolute) and one quota per deliver entry.
+ * Returns 0, or -1 when they are malformed.
+ */
+static int
+authd_rcpt_mailboxes(const struct ipc_msg *m, char *const *deliver,
+    char ***maildirs_r, uint64_t **quotas_r)
+{
+	char		**maildirs = NULL, **quotas = NULL;
+	uint64_t	 *q = NULL;
+	size_t		  n = 0, i;
+
+	if (!ipc_has(m, "maildir") && !ipc_has(m, "quota"))
+		return 0;
+	while (deliver != NULL && deliver[n] != NULL)
+		n++;
+	if (authd_get_list(m, "maildir", AUTHD_LIST_MAX, AUTHD_MAILDIR_MAX - 1,
+	    true, &maildirs) == -1 || authd_get_list(m, "quota",
+	    AUTHD_LIST_MAX, AUTHD_QUOTA_DIGITS, false, &quotas) == -1)
+		goto fail;
+	q = xreallocarray(NULL, n + 1, sizeof(*q));
+	for (i = 0; i < n; i++) {
+		if (maildirs[i] == NULL || quotas[i] == NULL ||
+		    (maildirs[i][0] != '\0' && maildirs[i][0] != '/') ||
+		    parse_u64(quotas[i], UINT64_MAX, &q[i]) == -1)
+			goto fail;
+	}
+	if (maildirs[n] != NULL || quotas[n] != NULL)
+		goto fail;
+	authd_list_free(&quotas);
+	*maildirs_r = maildirs;
+	*quotas_r = q;
+	return 0;
+fail:
+	authd_list_free(&maildirs);
+	authd_list_free(&quotas);
+	free(q);
+	return -1;
+}
+
 static void
 authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 {
 	struct authd_rcpt_reply	 rep;
 	const char		*result, *why = NULL;
 	char			**deliver = NULL, **forward = NULL;
+	char			**maildirs = NULL;
+	uint64_t		*quotas = NULL;
 	uint64_t		 relay = 0;
 
 	memset(&rep, 0, sizeof(rep));
@@ -706,15 +774,21 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 	if (why == NULL && authd_get_text(m, &rep.text) == -1)
 		why = "RCPT_RESULT with an invalid text";
 	if (why == NULL && (authd_get_list(m, "deliver", AUTHD_LIST_MAX,
-	    &deliver) == -1 || authd_get_list(m, "forward", AUTHD_LIST_MAX,
-	    &forward) == -1))
+	    USERDB_ADDRESS_MAX, false, &deliver) == -1 ||
+	    authd_get_list(m, "forward", AUTHD_LIST_MAX, USERDB_ADDRESS_MAX,
+	    false, &forward) == -1))
 		why = "RCPT_RESULT with an invalid or too long list";
+	if (why == NULL && r->mailboxes && authd_rcpt_mailboxes(m, deliver,
+	    &maildirs, &quotas) == -1)
+		why = "RCPT_RESULT with invalid mailboxes";
 	if (why != NULL) {
 		authd_req_fail_now(r, why);
 	} else {
 		rep.relay = relay == 1;
 		rep.deliver = (const char *const *)deliver;
 		rep.forward = (const char *const *)forward;
+		rep.maildirs = (const char *const *)maildirs;
+		rep.quotas = quotas;
 		authd_req_unlink(r);
 		r->state = AUTHD_REQ_DONE;
 		r->rcpt_cb(&rep, r->ctx);
@@ -722,6 +796,8 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 	}
 	authd_list_free(&deliver);
 	authd_list_free(&forward);
+	authd_list_free(&maildirs);
+	free(quotas);
 }
 
 static void

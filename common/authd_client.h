@@ -70,6 +70,14 @@ struct authd_rcpt_reply {
 	const char *const	*deliver;	/* NULL-terminated local users */
 	const char *const	*forward;	/* NULL-terminated remote addresses */
 	const char		*text;		/* for the log, never the client; "" */
+	/*
+	 * authd_client_rcpt_mailboxes() only, when authd described the
+	 * mailboxes (else both NULL): for each deliver[i], its Maildir path
+	 * (maildirs[i], NULL-terminated like deliver) and quota in bytes
+	 * (quotas[i]); "" and 0 when authd could not tell.
+	 */
+	const char *const	*maildirs;
+	const uint64_t		*quotas;
 };
 
 struct authd_auth_reply {
@@ -104,6 +112,16 @@ void	authd_request_cancel(struct authd_request **rp);
 struct authd_request *authd_client_rcpt(struct authd_client *c,
 	    const char *rcpt, const char *client_ip, bool authenticated,
 	    authd_rcpt_cb *cb, void *ctx);
+/*
+ * RCPT_LOOKUP with mailboxes = max_users (smtpd's RCPT-time quota
+ * check): when the recipient is LOCAL, reaches no remote address and at
+ * most max_users (1 or more) local users, the reply also carries the
+ * maildirs and quotas of those users.  A reply whose mailbox lists do
+ * not match deliver fails the request like any malformed reply.
+ */
+struct authd_request *authd_client_rcpt_mailboxes(struct authd_client *c,
+	    const char *rcpt, const char *client_ip, bool authenticated,
+	    unsigned int max_users, authd_rcpt_cb *cb, void *ctx);
 
 /*
  * AUTH_BEGIN.  resp is the decoded initial response (resp_len may be 0

@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	5
+#define IPC_PROTOCOL_VERSION	6
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -44,11 +44,16 @@ enum ipc_type {
 				   user, maildir, quota (bytes, 0 none) */
 
 	/* authd, both sockets (smtpd at RCPT, the queue manager) */
-	IPC_RCPT_LOOKUP,	/* -> authd: rcpt, client (IP), authenticated (0/1) */
+	IPC_RCPT_LOOKUP,	/* -> authd: rcpt, client (IP), authenticated (0/1),
+				   [mailboxes (describe at most this many
+				   users)] */
 	IPC_RCPT_RESULT,	/* authd -> : result (local|remote|unknown|tempfail),
 				   relay (0/1, remote), deliver (repeated: local
 				   users), forward (repeated: remote addresses),
-				   [text] */
+				   [maildir, quota: repeated, one pair per
+				   deliver, when mailboxes was asked and the
+				   recipient reaches only local users, at most
+				   mailboxes of them], [text] */
 
 	/* queue manager, socket private/qmgr (smtpd; no answer) */
 	IPC_QMGR_QUEUED,	/* -> qmgr: id (a new file in incoming/) */
@@ -61,6 +66,10 @@ enum ipc_type {
 				   file, read-only */
 	IPC_DELIVER_RESULT,	/* agent -> : status (ok|defer|bounce), dsn
 				   ("2.0.0" ...), text (diagnostic) */
+	IPC_QUOTA_CHECK,	/* -> agent (smtpd at RCPT): user, maildir,
+				   quota (bytes, 0 none), size (the MAIL
+				   SIZE= or 0) */
+	IPC_QUOTA_RESULT,	/* agent -> : status (ok|full), used (bytes) */
 
 	/* queue manager control, socket private/qmgr (postctl queue) */
 	IPC_QMGR_CTL,		/* -> qmgr: verb (flush|hold|release|delete|

@@ -422,6 +422,33 @@ qfile_writer_usable(struct qfile_writer *w, const char **error_r)
 struct qfile_writer *
 qfile_writer_new(const char *queue_dir, const char **error_r)
 {
+	return qfile_writer_new_in(queue_dir, QFILE_DIR_INCOMING, error_r);
+}
+
+/*
+ * The next microsecond this process has not handed out: several threads
+ * (the queue manager's bounces, pickup) may write queue files at once, and
+ * two of them must never pick the same ID.
+ */
+static uint64_t
+qfile_next_usec(void)
+{
+	uint64_t	 now, last;
+
+	now = qfile_now_usec();
+	last = __atomic_load_n(&qfile_last_usec, __ATOMIC_RELAXED);
+	do {
+		if (now <= last)
+			now = last + 1;
+	} while (!__atomic_compare_exchange_n(&qfile_last_usec, &last, now,
+	    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return now;
+}
+
+struct qfile_writer *
+qfile_writer_new_in(const char *queue_dir, const char *folder,
+    const char **error_r)
+{
 	struct qfile_writer	*w;
 	struct stat		 st;
 	uint8_t			 v[8];
@@ -431,17 +458,14 @@ qfile_writer_new(const char *queue_dir, const char **error_r)
 	w = xcalloc(1, sizeof(*w));
 	w->fd = -1;
 	for (tries = 0; tries < QFILE_ID_TRIES; tries++) {
-		now = qfile_now_usec();
-		if (now <= qfile_last_usec)
-			now = qfile_last_usec + 1;
-		qfile_last_usec = now;
+		now = qfile_next_usec();
 		qfile_id_make(w->id, now, (uint32_t)getpid());
 		free(w->tmp_path);
 		free(w->final_path);
 		w->tmp_path = xasprintf("%s/%s/%s%s", queue_dir,
-		    QFILE_DIR_INCOMING, QFILE_TMP_PREFIX, w->id);
+		    folder, QFILE_TMP_PREFIX, w->id);
 		w->final_path = xasprintf("%s/%s/%s", queue_dir,
-		    QFILE_DIR_INCOMING, w->id);
+		    folder, w->id);
 		/* A PID reused after a clock step could repeat an ID. */
 		if (lstat(w->final_path, &st) == 0)
 			continue;

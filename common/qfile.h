@@ -68,6 +68,14 @@
 /* Folders below queue_directory. */
 #define QFILE_DIR_INCOMING	"incoming"
 #define QFILE_DIR_CORRUPT	"corrupt"
+/* Local submissions: postern-postdrop writes, the queue manager picks up. */
+#define QFILE_DIR_MAILDROP	"maildrop"
+/*
+ * Room a local submission may take beyond smtpd_max_message_size for the
+ * header fields sendmail adds (From, Date, Message-ID); postdrop writes
+ * and pickup reads within it.
+ */
+#define QFILE_LOCAL_ADDED_MAX	4096
 /* Prefix of a file being written in incoming/ ("tmp.<ID>"). */
 #define QFILE_TMP_PREFIX	"tmp."
 
@@ -199,6 +207,13 @@ struct qfile_writer;
  */
 struct qfile_writer *qfile_writer_new(const char *queue_dir,
 	    const char **error_r) ATTR_WUR;
+/*
+ * The same in another folder below queue_dir (folder/tmp.<ID>, committed
+ * to folder/<ID>): the maildrop (postern-postdrop) and the queue
+ * manager's own files.  IDs stay unique across threads.
+ */
+struct qfile_writer *qfile_writer_new_in(const char *queue_dir,
+	    const char *folder, const char **error_r) ATTR_WUR;
 /* The new message's ID, valid until the writer is freed. */
 const char *qfile_writer_id(const struct qfile_writer *w);
 

@@ -188,6 +188,83 @@ deliver_request_deinit(struct deliver_request *rq)
 	rq->fd = -1;
 }
 
+/* ---- the quota check ------------------------------------------------ */
+
+int
+deliver_quota_parse(struct ipc_msg *m, const char *root,
+    struct deliver_quota_request *rq_r, const char **error_r)
+{
+	struct deliver_quota_request rq;
+	const char	*s, *error;
+
+	memset(&rq, 0, sizeof(rq));
+	if (deliver_get_addr(m, "user", false, &rq.user) == -1) {
+		*error_r = "missing or invalid user";
+		goto fail;
+	}
+	if (ipc_get_str(m, "maildir", MAILDIR_PATH_MAX, &s) == -1 ||
+	    *s == '\0' || !deliver_addr_valid(s)) {
+		*error_r = "missing or invalid maildir";
+		goto fail;
+	}
+	/* Unlike a delivery, nothing to bounce: a bad path is refused. */
+	if (maildir_path_check(root, s, &error) == -1) {
+		*error_r = error_fmt("bad maildir: %s", error);
+		goto fail;
+	}
+	rq.maildir = xstrdup(s);
+	if (ipc_get_u64(m, "quota", UINT64_MAX, &rq.quota) == -1) {
+		*error_r = "missing or invalid quota";
+		goto fail;
+	}
+	if (ipc_get_u64(m, "size", UINT64_MAX, &rq.size) == -1) {
+		*error_r = "missing or invalid size";
+		goto fail;
+	}
+	rq.root = root;
+	*rq_r = rq;
+	return 0;
+fail:
+	deliver_quota_deinit(&rq);
+	return -1;
+}
+
+void
+deliver_quota_deinit(struct deliver_quota_request *rq)
+{
+	free(rq->user);
+	free(rq->maildir);
+	rq->user = rq->maildir = NULL;
+}
+
+void
+deliver_quota_run(const struct deliver_quota_request *rq,
+    struct deliver_quota_result *res)
+{
+	const char	*error;
+	uint64_t	 fquota, bytes;
+	int		 r;
+
+	memset(res, 0, sizeof(*res));
+	if (rq->quota == 0)
+		return;
+	r = maildir_size_peek(rq->root, rq->maildir, &fquota, &bytes, &error);
+	if (r == -1) {
+		(void)snprintf(res->detail, sizeof(res->detail), "%s", error);
+		return;
+	}
+	if (r == 0)
+		return;
+	/*
+	 * The sums hold whatever quota the file names: the limit is the
+	 * one of the request, as in a delivery.
+	 */
+	res->known = true;
+	res->used = bytes;
+	res->full = !maildir_quota_allows(rq->quota, bytes,
+	    rq->size > 0 ? rq->size : 1);
+}
+
 /* ---- the delivery --------------------------------------------------- */
 
 /* Copies s into dst (DELIVER_TEXT_MAX): printable ASCII, the rest "?". */
@@ -349,7 +426,8 @@ deliver_run(const struct deliver_request *rq, struct deliver_result *res)
 		goto fail;
 	}
 	if (deliver_write(rq, fd, &size, &error) == -1) {
-		deliver_fail(rq, res, errno, error_fmt("%s: %s", tmp, error));
+		saved = errno;	/* the arguments' order is unspecified */
+		deliver_fail(rq, res, saved, error_fmt("%s: %s", tmp, error));
 		goto fail;
 	}
 	if (!maildir_quota_allows(rq->quota, current, size)) {

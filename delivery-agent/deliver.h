@@ -79,6 +79,48 @@ void	deliver_request_deinit(struct deliver_request *rq);
 void	deliver_run(const struct deliver_request *rq,
 	    struct deliver_result *res_r);
 
+/*
+ * smtpd's RCPT-time quota check (IPC_QUOTA_CHECK): is the Maildir of a
+ * user with a quota full?  Checked like a delivery request (the maildir
+ * must be one deliver_run() would deliver to), answered from the
+ * maildirsize file alone: without a usable one the mailbox counts as not
+ * full, since a recount per RCPT would let a client make us walk
+ * mailboxes at will; the next delivery recounts.
+ */
+struct deliver_quota_request {
+	char		*user;
+	char		*maildir;
+	uint64_t	 quota;		/* bytes, 0 for none */
+	uint64_t	 size;		/* the MAIL SIZE= value, 0 unknown */
+	const char	*root;		/* mail_directory; not owned */
+};
+
+struct deliver_quota_result {
+	bool		 full;
+	bool		 known;		/* maildirsize was read */
+	uint64_t	 used;		/* bytes, when known */
+	char		 detail[ERROR_MAX];	/* "" or why it was not read */
+};
+
+/*
+ * Reads and checks the fields of an IPC_QUOTA_CHECK (user, maildir,
+ * quota, size) for mail_directory root: strings bounded and printable,
+ * maildir absolute and below root (maildir_path_check).  Returns 0, or
+ * -1 with *error_r naming the bad field (rq_r is then empty).
+ */
+int	deliver_quota_parse(struct ipc_msg *m, const char *root,
+	    struct deliver_quota_request *rq_r, const char **error_r) ATTR_WUR;
+/* Frees the strings; rq stays safe to deinit again. */
+void	deliver_quota_deinit(struct deliver_quota_request *rq);
+/*
+ * Answers rq: full when quota > 0, maildirsize could be read, and a
+ * message of size bytes (1 when unknown: nothing fits into a mailbox at
+ * its quota) does not fit (maildir_quota_allows).  Only reads, may block
+ * on the disk, thread-safe, never logs.  Fills *res_r.
+ */
+void	deliver_quota_run(const struct deliver_quota_request *rq,
+	    struct deliver_quota_result *res_r);
+
 /* "ok", "defer", "bounce": the status field of IPC_DELIVER_RESULT. */
 const char *deliver_status_name(enum deliver_status status);
 /* "sent", "deferred", "bounced": the status of the log line. */

@@ -615,6 +615,31 @@ out:
 	return ret;
 }
 
+/*
+ * Reads maildirsize from fd (at most MAILDIR_SIZE_FILE_MAX + 1 bytes, so
+ * that a longer file shows as one) into data.  Returns 0 with *len_r, or
+ * -1 (errno).
+ */
+static int
+maildir_size_read_fd(int fd, char *data, size_t size, size_t *len_r)
+{
+	size_t	len = 0;
+	ssize_t	n;
+
+	while (len < size) {
+		n = read(fd, data + len, size - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*len_r = len;
+	return 0;
+}
+
 int
 maildir_size_get(const char *maildir, uint64_t quota, const char *unique,
     uint64_t *bytes_r, const char **error_r)
@@ -623,7 +648,6 @@ maildir_size_get(const char *maildir, uint64_t quota, const char *unique,
 	char		*path;
 	uint64_t	 q, bytes, count;
 	size_t		 len = 0;
-	ssize_t		 n;
 	int		 fd, saved;
 
 	path = xasprintf("%s/%s", maildir, MAILDIR_SIZE_FILE);
@@ -635,20 +659,12 @@ maildir_size_get(const char *maildir, uint64_t quota, const char *unique,
 		return maildir_fail(saved);
 	}
 	if (fd != -1) {
-		while (len < sizeof(data)) {
-			n = read(fd, data + len, sizeof(data) - len);
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1) {
-				saved = errno;
-				*error_r = error_fmt("read %s: %m", path);
-				(void)close(fd);
-				free(path);
-				return maildir_fail(saved);
-			}
-			if (n == 0)
-				break;
-			len += (size_t)n;
+		if (maildir_size_read_fd(fd, data, sizeof(data), &len) == -1) {
+			saved = errno;
+			*error_r = error_fmt("read %s: %m", path);
+			(void)close(fd);
+			free(path);
+			return maildir_fail(saved);
 		}
 		(void)close(fd);
 		if (len <= MAILDIR_SIZE_FILE_MAX &&
@@ -668,13 +684,98 @@ maildir_size_get(const char *maildir, uint64_t quota, const char *unique,
 	return 0;
 }
 
+/*
+ * Opens the folder path below root read-only, every component from root
+ * down with O_NOFOLLOW, creating nothing.  Returns the descriptor, or -1
+ * (*error_r, errno; ENOENT when a component does not exist).
+ */
+static int
+maildir_open_below(const char *root, const char *path, const char **error_r)
+{
+	char		 comp[NAME_MAX + 2];
+	const char	*p, *slash;
+	size_t		 rlen, n;
+	int		 dfd, nfd, saved;
+
+	if (maildir_path_check(root, path, error_r) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		saved = errno;
+		*error_r = error_fmt("open mail_directory %s: %m", root);
+		return maildir_fail(saved);
+	}
+	rlen = maildir_root_len(root);
+	p = path + (rlen == 1 ? 1 : rlen + 1);
+	for (;;) {
+		slash = strchr(p, '/');
+		n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+		/* maildir_path_check() bounded n by NAME_MAX. */
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1) {
+			saved = errno;
+			*error_r = error_fmt("open folder %.*s: %m",
+			    (int)(p + n - path), path);
+			(void)close(dfd);
+			return maildir_fail(saved);
+		}
+		(void)close(dfd);
+		dfd = nfd;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	return dfd;
+}
+
+int
+maildir_size_peek(const char *root, const char *maildir, uint64_t *quota_r,
+    uint64_t *bytes_r, const char **error_r)
+{
+	char		 data[MAILDIR_SIZE_FILE_MAX + 1];
+	uint64_t	 count;
+	size_t		 len;
+	int		 dfd, fd, saved;
+
+	if ((dfd = maildir_open_below(root, maildir, error_r)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	fd = openat(dfd, MAILDIR_SIZE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		saved = errno;
+		(void)close(dfd);
+		if (saved == ENOENT)
+			return 0;
+		*error_r = error_fmt("open %s/%s: %m", maildir,
+		    MAILDIR_SIZE_FILE);
+		return maildir_fail(saved);
+	}
+	(void)close(dfd);
+	if (maildir_size_read_fd(fd, data, sizeof(data), &len) == -1) {
+		saved = errno;
+		*error_r = error_fmt("read %s/%s: %m", maildir,
+		    MAILDIR_SIZE_FILE);
+		(void)close(fd);
+		return maildir_fail(saved);
+	}
+	(void)close(fd);
+	if (len > MAILDIR_SIZE_FILE_MAX ||
+	    maildir_size_parse(data, len, quota_r, bytes_r, &count) == -1)
+		return 0;
+	return 1;
+}
+
 int
 maildir_size_add(const char *maildir, uint64_t msgsize, const char **error_r)
 {
-	char	 line[64];
-	char	*path;
-	ssize_t	 w;
-	int	 fd, n, saved;
+	char		 line[64], ebuf[128];
+	const char	*why;
+	char		*path;
+	ssize_t		 w;
+	int		 fd, n, saved;
 
 	n = snprintf(line, sizeof(line), "%" PRIu64 " 1\n", msgsize);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
@@ -700,9 +801,20 @@ maildir_size_add(const char *maildir, uint64_t msgsize, const char **error_r)
 	} while (w == -1 && errno == EINTR);
 	if (w != n) {
 		saved = w == -1 ? errno : EIO;
-		errno = saved;
-		*error_r = error_fmt("append to %s: %m", path);
 		(void)close(fd);
+		/*
+		 * The file would now count too little for good (a full disk
+		 * is the usual cause), and a part of a line would be glued
+		 * to the next append: remove it, so that the next delivery
+		 * with a quota recalculates.  Unlinking needs no space.
+		 */
+		why = strerror_r(saved, ebuf, sizeof(ebuf));
+		if (unlink(path) == -1 && errno != ENOENT)
+			*error_r = error_fmt("append to %s: %s; cannot remove "
+			    "it: %m", path, why);
+		else
+			*error_r = error_fmt("append to %s: %s; removed it to "
+			    "be recalculated", path, why);
 		free(path);
 		return maildir_fail(saved);
 	}

@@ -120,9 +120,25 @@ int	maildir_size_get(const char *maildir, uint64_t quota,
 	    const char **error_r) ATTR_WUR;
 
 /*
+ * Reads the maildirsize of the Maildir at path (below root, checked with
+ * maildir_path_check; every folder from root down opened with
+ * O_NOFOLLOW) without recalculating or writing anything: the cheap look
+ * of smtpd's RCPT-time quota check.  Returns 1 with the sums of
+ * maildir_size_parse() in *quota_r and *bytes_r; 0 when there is no
+ * usable file (no Maildir yet, no maildirsize, one too big or that does
+ * not parse); -1 on another error (*error_r, errno).
+ */
+int	maildir_size_peek(const char *root, const char *path,
+	    uint64_t *quota_r, uint64_t *bytes_r,
+	    const char **error_r) ATTR_WUR;
+
+/*
  * Appends "<msgsize> 1\n" to maildirsize with one O_APPEND write, when
  * the file exists (a missing one is recalculated by the next delivery
- * with a quota).  Returns 0 or -1 (*error_r, errno).
+ * with a quota).  When the write fails or is short (a full disk) the
+ * file is removed, since it would count too little from then on, so
+ * that the next delivery recalculates it.  Returns 0 or -1 (*error_r,
+ * errno).
  */
 int	maildir_size_add(const char *maildir, uint64_t msgsize,
 	    const char **error_r) ATTR_WUR;

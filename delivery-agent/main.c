@@ -13,6 +13,13 @@
  * with deliveries in flight only unhooks them: they finish and are
  * logged, and the queue manager, which saw no result, tries again (a
  * message may then be delivered twice, never lost).
+ *
+ * smtpd asks on the same socket, at RCPT time, whether a mailbox is full
+ * (IPC_QUOTA_CHECK, answered by IPC_QUOTA_RESULT).  The maildirsize read
+ * may block on a slow disk too, so it runs in a pool of its own with a
+ * few threads: a check never waits behind the fsyncs of hundreds of
+ * deliveries, and smtpd, which gives up after smtpd_quota_check_timeout
+ * and accepts the recipient, gets its answer in time.
  */
 #include "config.h"
 
@@ -46,6 +53,10 @@
 
 /* Deliveries one connection may have in flight (each holds a descriptor). */
 #define AGENT_MAX_PENDING	512
+/* Quota checks one connection may have in flight. */
+#define AGENT_MAX_CHECKS	512
+/* Threads that read maildirsize files for quota checks. */
+#define AGENT_QUOTA_THREADS	2
 /* Room for a host name with every byte escaped as "\ooo". */
 #define AGENT_HOST_SIZE		(MAILDIR_HOST_MAX * 4 + 1)
 
@@ -60,6 +71,15 @@ struct agent_job {
 	struct deliver_result	 res;
 };
 
+/* A quota check: the same life as a delivery job, without a file. */
+struct agent_check {
+	TAILQ_ENTRY(agent_check) entry;		/* in its client's list */
+	struct agent_client	*c;		/* NULL once the client left */
+	uint32_t		 peer_id;
+	struct deliver_quota_request rq;
+	struct deliver_quota_result res;
+};
+
 struct agent_client {
 	TAILQ_ENTRY(agent_client) entry;
 	struct agent		*a;
@@ -68,12 +88,15 @@ struct agent_client {
 	bool			 hello;
 	bool			 closing;	/* stop: close after the last job */
 	unsigned int		 pending;
+	unsigned int		 checks;	/* quota checks in flight */
 	TAILQ_HEAD(, agent_job)	 jobs;
+	TAILQ_HEAD(, agent_check) checkq;
 };
 
 struct agent {
 	struct service		*sv;
 	struct workq		*q;
+	struct workq		*quotaq;	/* quota checks */
 	char			 host[AGENT_HOST_SIZE];
 	uint64_t		 counter;	/* unique file names */
 	bool			 stopping;
@@ -220,6 +243,92 @@ agent_deliver(struct agent_client *c, struct ipc_msg *m)
 	workq_submit(a->q, agent_job_work, agent_job_done, j);
 }
 
+/* ---- quota checks (smtpd) ------------------------------------------- */
+
+/* In a pool thread: only the check's own fields. */
+static void
+agent_check_work(void *arg)
+{
+	struct agent_check *k = arg;
+
+	deliver_quota_run(&k->rq, &k->res);
+}
+
+static void
+agent_send_quota(struct agent_client *c, uint32_t peer_id, bool full,
+    uint64_t used)
+{
+	struct ipc_msg	*m;
+
+	m = ipc_msg_new(IPC_QUOTA_RESULT, peer_id);
+	ipc_add_str(m, "status", full ? "full" : "ok");
+	ipc_add_u64(m, "used", used);
+	agent_send(c, &m);
+}
+
+/* In the event loop: log, answer, forget. */
+static void
+agent_check_done(void *arg)
+{
+	struct agent_check	*k = arg;
+	struct agent_client	*c = k->c;
+	const struct deliver_quota_result *res = &k->res;
+
+	/* Not full: the check fails open, and the delivery will know. */
+	if (res->detail[0] != '\0')
+		log_warning("quota check: user=<%s>: maildirsize not read: %s",
+		    log_safe(k->rq.user), log_safe(res->detail));
+	if (res->known)
+		log_debug("quota check: user=<%s>, used=%" PRIu64 ", quota=%"
+		    PRIu64 ", size=%" PRIu64 ": %s", log_safe(k->rq.user),
+		    res->used, k->rq.quota, k->rq.size, res->full ? "full" :
+		    "ok");
+	else
+		log_debug("quota check: user=<%s>: no maildirsize, not full",
+		    log_safe(k->rq.user));
+	if (c != NULL) {
+		TAILQ_REMOVE(&c->checkq, k, entry);
+		c->checks--;
+		agent_send_quota(c, k->peer_id, res->full, res->used);
+	}
+	deliver_quota_deinit(&k->rq);
+	free(k);
+}
+
+static void
+agent_quota_check(struct agent_client *c, struct ipc_msg *m)
+{
+	struct agent		*a = c->a;
+	struct agent_check	*k;
+	struct deliver_quota_request rq;
+	const char		*error;
+
+	if (deliver_quota_parse(m, cfg->mail_directory, &rq, &error) == -1) {
+		agent_reject(c, m, error_fmt("malformed quota check: %s",
+		    error));
+		return;
+	}
+	/* smtpd takes an error for "not full". */
+	if (a->stopping || c->checks >= AGENT_MAX_CHECKS) {
+		agent_reject(c, m, a->stopping ? "delivery agent stopping" :
+		    "too many quota checks in flight");
+		deliver_quota_deinit(&rq);
+		return;
+	}
+	if (rq.quota == 0) {
+		agent_send_quota(c, m->peer_id, false, 0);
+		deliver_quota_deinit(&rq);
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->c = c;
+	k->peer_id = m->peer_id;
+	k->rq = rq;
+	TAILQ_INSERT_TAIL(&c->checkq, k, entry);
+	c->checks++;
+	workq_submit(a->quotaq, agent_check_work, agent_check_done, k);
+}
+
 /* ---- connections ---------------------------------------------------- */
 
 /* The first message: HELLO {version, program}.  -1 closes. */
@@ -259,6 +368,8 @@ agent_client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *ctx)
 		agent_deliver(c, m);
 	else if (m->fd != -1)
 		agent_reject(c, m, "unexpected descriptor");
+	else if (m->type == IPC_QUOTA_CHECK)
+		agent_quota_check(c, m);
 	else if (m->type == IPC_HELLO)
 		agent_reject(c, m, "HELLO already received");
 	else
@@ -272,6 +383,7 @@ agent_client_free(struct agent_client **cp, bool count)
 {
 	struct agent_client	*c = *cp;
 	struct agent_job	*j;
+	struct agent_check	*k;
 
 	if (c == NULL)
 		return;
@@ -280,6 +392,10 @@ agent_client_free(struct agent_client **cp, bool count)
 	while ((j = TAILQ_FIRST(&c->jobs)) != NULL) {
 		TAILQ_REMOVE(&c->jobs, j, entry);
 		j->c = NULL;
+	}
+	while ((k = TAILQ_FIRST(&c->checkq)) != NULL) {
+		TAILQ_REMOVE(&c->checkq, k, entry);
+		k->c = NULL;
 	}
 	TAILQ_REMOVE(&c->a->clients, c, entry);
 	ipc_conn_free(&c->conn);
@@ -318,6 +434,7 @@ agent_accept(struct service *sv, int fd, const struct service_listener *l,
 	c = xcalloc(1, sizeof(*c));
 	c->a = a;
 	TAILQ_INIT(&c->jobs);
+	TAILQ_INIT(&c->checkq);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 		c->peer = xasprintf("client pid %ld uid %lu", (long)cred.pid,
 		    (unsigned long)cred.uid);
@@ -373,6 +490,12 @@ agent_post_jail(struct service *sv, const char **error_r)
 		free(a);
 		return -1;
 	}
+	a->quotaq = workq_new(service_base(sv), AGENT_QUOTA_THREADS, error_r);
+	if (a->quotaq == NULL) {
+		workq_free(&a->q);
+		free(a);
+		return -1;
+	}
 	service_set_ctx(sv, a);
 	log_info("started; mailboxes below %s", cfg->mail_directory);
 	return 0;
@@ -407,11 +530,13 @@ agent_exit(struct service *sv)
 	/* Deliveries in flight finish, are logged and answered if they can. */
 	a->stopping = true;
 	workq_drain(a->q);
+	workq_drain(a->quotaq);
 	while ((c = TAILQ_FIRST(&a->clients)) != NULL) {
 		(void)ipc_conn_flush(c->conn);
 		agent_client_free(&c, false);
 	}
 	workq_free(&a->q);
+	workq_free(&a->quotaq);
 	service_set_ctx(sv, NULL);
 	free(a);
 }

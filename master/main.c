@@ -93,6 +93,52 @@ master_make_parents(const char *dir, const char **error_r)
 	return 0;
 }
 
+/*
+ * maildrop/ (postern-postdrop(8)): mail_owner's, open to setgid_group
+ * (postdrop must read the folder to fsync it), nobody else; sticky, so a
+ * submitter cannot remove or replace another's file (01770).  The queue
+ * manager reads the files through their "other" bits (0604), so
+ * mail_owner's group must not be setgid_group.  Without that group only
+ * root (and mail_owner) can submit; when not root, the user's own folder.
+ */
+static int
+master_make_maildrop(struct master *m, uid_t uid, gid_t gid,
+    const char **error_r)
+{
+	const char	*lookup_error;
+	char		*dir;
+	gid_t		 group = gid;
+	mode_t		 mode = 0700;
+	int		 r, rc;
+
+	if (m->is_root) {
+		r = priv_lookup_group(cfg->setgid_group, &group,
+		    &lookup_error);
+		if (r == -1) {
+			*error_r = error_fmt("setgid_group %s: %s",
+			    cfg->setgid_group, lookup_error);
+			return -1;
+		}
+		if (r == 1 && group == gid) {
+			*error_r = error_fmt("mail_owner %s must not have "
+			    "setgid_group %s as its group", cfg->mail_owner,
+			    cfg->setgid_group);
+			return -1;
+		}
+		if (r == 1)
+			mode = 01770;
+		else {
+			log_warning("setgid_group %s: no such group; only root "
+			    "can submit mail with sendmail", cfg->setgid_group);
+			group = gid;
+		}
+	}
+	dir = xasprintf("%s/%s", cfg->queue_directory, QFILE_DIR_MAILDROP);
+	rc = file_ensure_dir(dir, mode, uid, group, error_r);
+	free(dir);
+	return rc;
+}
+
 int
 master_make_dirs(struct master *m, const char **error_r)
 {
@@ -162,6 +208,8 @@ master_make_dirs(struct master *m, const char **error_r)
 			break;
 		}
 	}
+	if (rc == 0 && master_make_maildrop(m, uid, gid, error_r) == -1)
+		rc = -1;
 	if (rc == 0 && (master_make_parents(cfg->run_directory, error_r) == -1 ||
 	    file_ensure_dir(cfg->run_directory, 0755,
 	    m->is_root ? 0 : (uid_t)-1, m->is_root ? 0 : (gid_t)-1,

@@ -45,6 +45,7 @@ static const struct postctl_cmd postctl_cmds[] = {
 	{ "config",	postctl_cmd_config },
 	{ "map",	postctl_cmd_map },
 	{ "user",	postctl_cmd_user },
+	{ "queue",	postctl_cmd_queue },
 };
 
 /* The SYNOPSIS of man/postctl.8. */
@@ -57,6 +58,10 @@ static const char postctl_synopsis[] =
     "       postctl [-c dir] user passwd [--stdin] address\n"
     "       postctl [-c dir] user del | disable | enable address\n"
     "       postctl [-c dir] user list | build\n"
+    "       postctl [-c dir] queue list\n"
+    "       postctl [-c dir] queue show id\n"
+    "       postctl [-c dir] queue flush [id]\n"
+    "       postctl [-c dir] queue hold | release | delete | requeue id | ALL\n"
     "       postctl -h | --help\n";
 
 static void ATTR_NORETURN
@@ -118,7 +123,7 @@ postctl_load_config(void)
  * conf_read() wants an absolute folder; a relative -c is taken from the
  * current folder, as a user typing it expects.
  */
-static const char *
+const char *
 postctl_absolute_dir(const char *dir)
 {
 	char	*cwd;
@@ -142,9 +147,21 @@ main(int argc, char *argv[])
 		{ "help",	no_argument,	NULL,	'h' },
 		{ NULL,		0,		NULL,	0 },
 	};
-	const char	*dir = NULL, *env;
+	const char	*dir = NULL, *env, *name;
 	size_t		 i;
 	int		 ch;
+
+	/* Installed as sendmail, mailq and newaliases too (symbolic links). */
+	name = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	name = name != NULL ? name + 1 : argc > 0 ? argv[0] : "postctl";
+	if (strcmp(name, "sendmail") == 0 || strcmp(name, "mailq") == 0 ||
+	    strcmp(name, "newaliases") == 0) {
+		if (atexit(postctl_cleanup) != 0) {
+			fprintf(stderr, "%s: atexit failed\n", name);
+			return POSTCTL_EXIT_FAIL;
+		}
+		return postctl_sendmail_main(name, argc, argv);
+	}
 
 	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		switch (ch) {

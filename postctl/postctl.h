@@ -48,4 +48,18 @@ int	postctl_cmd_map(int argc, char *argv[]);	/* postctl map build|query ... */
 /* cmd_user.c */
 int	postctl_cmd_user(int argc, char *argv[]);	/* postctl user add|del|... */
 
+/* cmd_queue.c: postctl queue list|show|flush|hold|release|delete|requeue */
+int	postctl_cmd_queue(int argc, char *argv[]);
+
+/*
+ * sendmail.c: postctl run as sendmail, mailq or newaliases (name is the
+ * last component of argv[0]); argv[0] is that name and the options follow
+ * (sendmail(1)).  The front-end sets postctl_conf_dir itself: -C DIR, else
+ * $POSTERN_CONFIG_DIR, else the default.
+ */
+int	postctl_sendmail_main(const char *name, int argc, char *argv[]);
+
+/* A folder given relative to the current one, made absolute (exits on error). */
+const char *postctl_absolute_dir(const char *dir);
+
 #endif

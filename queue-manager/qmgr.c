@@ -26,7 +26,11 @@
  * and never loses a message or a bounce.  Retries wait as long as the
  * message is old, between queue_retry_min and queue_retry_max (so waits
  * roughly double); past queue_lifetime a deferred recipient fails with
- * 4.4.7.
+ * 4.4.7.  The first attempt that ends queue_delay_warning after arrival
+ * with recipients still deferred also writes a delay warning (step 1),
+ * decided from the RESULT records alone (qmgr_warn_due()).  Deferred
+ * messages wait in a heap by their next try, so the tick, once a second,
+ * looks only at the due ones.
  */
 #include "config.h"
 
@@ -63,8 +67,6 @@
 /* Ready deliveries looked at per dispatch (keeps it O(1) per event). */
 #define QMGR_DISPATCH_SCAN	1000
 
-struct qmsg;
-
 /* One recipient of the queue file, for one attempt. */
 struct qrcpt {
 	bool		 todo;		/* part of this attempt */
@@ -90,24 +92,6 @@ struct qdeliv {
 	bool			 sent;
 };
 
-struct qmsg {
-	TAILQ_ENTRY(qmsg)	 entry;		/* active, deferred or waiting */
-	struct qmsg		*hnext;
-	struct qmgr		*qm;
-	char			 id[QFILE_ID_SIZE];
-	enum qmgr_where		 where;		/* the list it is on */
-	enum qmgr_where		 dir;		/* the folder of its file */
-	bool			 listed;	/* on one of the lists */
-	struct qfile		*q;		/* open while active */
-	uint64_t		 next_try;	/* deferred: seconds */
-	uint64_t		 arrival;	/* seconds */
-	struct qrcpt		*rcpts;
-	unsigned int		 nrcpt;
-	unsigned int		 pending;	/* recipients without outcome */
-	unsigned int		 ndeliv;	/* its qdeliv objects */
-	bool			 syncing;
-};
-
 /* What a sync thread does to finish an attempt, and what it found. */
 struct qfinish {
 	struct qmsg		*m;
@@ -119,6 +103,8 @@ struct qfinish {
 	unsigned int		 nfail;
 	struct dsn_rcpt		*succ;
 	unsigned int		 nsucc;
+	struct dsn_rcpt		*delay;		/* delay warning */
+	unsigned int		 ndelay;
 	unsigned int		*ridx;		/* results to record */
 	struct qfile_result	*res;
 	unsigned int		 nres;
@@ -126,6 +112,8 @@ struct qfinish {
 	bool			 bounce_failed;
 	char			 bounce_id[QFILE_ID_SIZE];
 	char			 success_id[QFILE_ID_SIZE];
+	char			 delay_id[QFILE_ID_SIZE];
+	char			 delay_error[ERROR_MAX];
 	char			 error[ERROR_MAX];
 };
 
@@ -145,8 +133,22 @@ qmgr_now(void)
 	return (uint64_t)time(NULL);
 }
 
-static const char *
-qmgr_dir_name(enum qmgr_where w)
+/* delay= of the log lines: seconds since arrival, two decimals. */
+static double
+qmgr_delay(const struct qmsg *m)
+{
+	struct timespec	 ts;
+	uint64_t	 now;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return 0;
+	now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return now > m->arrival_usec ?
+	    (double)(now - m->arrival_usec) / 1e6 : 0;
+}
+
+const char *
+qmgr_where_dir(enum qmgr_where w)
 {
 	switch (w) {
 	case QMGR_INCOMING:	return QFILE_DIR_INCOMING;
@@ -160,7 +162,7 @@ qmgr_dir_name(enum qmgr_where w)
 static void
 qmgr_path(char *buf, size_t size, enum qmgr_where w, const char *id)
 {
-	(void)snprintf(buf, size, "%s/%s", qmgr_dir_name(w), id);
+	(void)snprintf(buf, size, "%s/%s", qmgr_where_dir(w), id);
 }
 
 /* ---- the registry of known messages ----------------------------------- */
@@ -175,8 +177,8 @@ qmgr_hash_of(const struct qmgr *qm, const char *id)
 	return h & (qm->hash_size - 1);
 }
 
-static struct qmsg *
-qmgr_find(const struct qmgr *qm, const char *id)
+struct qmsg *
+qmgr_msg_find(const struct qmgr *qm, const char *id)
 {
 	struct qmsg	*m;
 
@@ -224,6 +226,86 @@ qmgr_msg_new(struct qmgr *qm, const char *id, enum qmgr_where w)
 	return m;
 }
 
+/* ---- the deferred heap: earliest next_try first ------------------------- */
+
+static void
+qmgr_heap_set(struct qmgr *qm, unsigned int i, struct qmsg *m)
+{
+	qm->deferred[i] = m;
+	m->heap_idx = i;
+}
+
+static void
+qmgr_heap_up(struct qmgr *qm, unsigned int i)
+{
+	struct qmsg	*m = qm->deferred[i];
+	unsigned int	 parent;
+
+	while (i > 0) {
+		parent = (i - 1) / 2;
+		if (qm->deferred[parent]->next_try <= m->next_try)
+			break;
+		qmgr_heap_set(qm, i, qm->deferred[parent]);
+		i = parent;
+	}
+	qmgr_heap_set(qm, i, m);
+}
+
+static void
+qmgr_heap_down(struct qmgr *qm, unsigned int i)
+{
+	struct qmsg	*m = qm->deferred[i];
+	unsigned int	 child;
+
+	for (;;) {
+		/* UNSAFE: 2i + 1 fits: i < ndeferred, far below UINT_MAX/2. */
+		child = 2 * i + 1;
+		if (child >= qm->ndeferred)
+			break;
+		if (child + 1 < qm->ndeferred &&
+		    qm->deferred[child + 1]->next_try <
+		    qm->deferred[child]->next_try)
+			child++;
+		if (m->next_try <= qm->deferred[child]->next_try)
+			break;
+		qmgr_heap_set(qm, i, qm->deferred[child]);
+		i = child;
+	}
+	qmgr_heap_set(qm, i, m);
+}
+
+static void
+qmgr_heap_push(struct qmgr *qm, struct qmsg *m)
+{
+	if (qm->ndeferred == qm->deferred_size) {
+		qm->deferred_size = qm->deferred_size == 0 ? 1024 :
+		    qm->deferred_size * 2;
+		qm->deferred = xreallocarray(qm->deferred, qm->deferred_size,
+		    sizeof(*qm->deferred));
+	}
+	qmgr_heap_set(qm, qm->ndeferred, m);
+	qm->ndeferred++;
+	qmgr_heap_up(qm, qm->ndeferred - 1);
+}
+
+static void
+qmgr_heap_remove(struct qmgr *qm, struct qmsg *m)
+{
+	unsigned int	 i = m->heap_idx;
+	struct qmsg	*last;
+
+	if (i >= qm->ndeferred || qm->deferred[i] != m)
+		log_panic("qmgr: %s is not in the deferred heap", m->id);
+	last = qm->deferred[--qm->ndeferred];
+	if (last == m)
+		return;
+	qmgr_heap_set(qm, i, last);
+	qmgr_heap_up(qm, i);
+	qmgr_heap_down(qm, last->heap_idx);
+}
+
+/* ---- the lists ----------------------------------------------------------- */
+
 static void
 qmgr_unlist(struct qmsg *m)
 {
@@ -238,16 +320,18 @@ qmgr_unlist(struct qmsg *m)
 		qm->nactive--;
 		break;
 	case QMGR_DEFERRED:
-		TAILQ_REMOVE(&qm->deferred, m, entry);
-		qm->ndeferred--;
+		qmgr_heap_remove(qm, m);
 		break;
 	case QMGR_INCOMING:
-	case QMGR_HOLD:
 		TAILQ_REMOVE(&qm->waiting, m, entry);
+		break;
+	case QMGR_HOLD:
+		TAILQ_REMOVE(&qm->held, m, entry);
 		break;
 	}
 }
 
+/* Lists m on w's list; a deferred m goes by its next_try. */
 static void
 qmgr_list(struct qmsg *m, enum qmgr_where w)
 {
@@ -262,14 +346,28 @@ qmgr_list(struct qmsg *m, enum qmgr_where w)
 		qm->nactive++;
 		break;
 	case QMGR_DEFERRED:
-		TAILQ_INSERT_TAIL(&qm->deferred, m, entry);
-		qm->ndeferred++;
+		qmgr_heap_push(qm, m);
 		break;
 	case QMGR_INCOMING:
-	case QMGR_HOLD:
 		TAILQ_INSERT_TAIL(&qm->waiting, m, entry);
 		break;
+	case QMGR_HOLD:
+		TAILQ_INSERT_TAIL(&qm->held, m, entry);
+		break;
 	}
+}
+
+void
+qmgr_msg_defer(struct qmsg *m, uint64_t next_try)
+{
+	m->next_try = next_try;
+	qmgr_list(m, QMGR_DEFERRED);
+}
+
+void
+qmgr_msg_hold(struct qmsg *m)
+{
+	qmgr_list(m, QMGR_HOLD);
 }
 
 static void
@@ -298,7 +396,7 @@ qmgr_deliv_free(struct qdeliv *d)
 }
 
 /* Forgets m entirely (its file is gone, or at exit). */
-static void
+void
 qmgr_msg_free(struct qmsg *m)
 {
 	struct qmgr	 *qm = m->qm;
@@ -346,12 +444,13 @@ qmgr_open(struct qmsg *m)
 	lim.max_results = QMGR_MAX_RESULTS;
 	qmgr_path(path, sizeof(path), m->dir, m->id);
 	if (qfile_open(path, &lim, &m->q, &error) == 0) {
-		m->arrival = qfile_arrival_usec(m->q) / 1000000;
+		m->arrival_usec = qfile_arrival_usec(m->q);
+		m->arrival = m->arrival_usec / 1000000;
 		return 0;
 	}
 	if (errno == ENOENT) {
 		log_q(LOG_INFO, m->id, "gone from %s/ before it was read",
-		    qmgr_dir_name(m->dir));
+		    qmgr_where_dir(m->dir));
 		return -1;
 	}
 	if (qfile_corrupt(".", path, error, &error) == -1)
@@ -413,7 +512,7 @@ qmgr_incoming(struct qmgr *qm, const char *id)
 {
 	struct qmsg	*m;
 
-	if (!qfile_id_valid(id) || qmgr_find(qm, id) != NULL)
+	if (!qfile_id_valid(id) || qmgr_msg_find(qm, id) != NULL)
 		return;
 	m = qmgr_msg_new(qm, id, QMGR_INCOMING);
 	if (qm->nactive >= cfg->queue_active_limit ||
@@ -424,20 +523,62 @@ qmgr_incoming(struct qmgr *qm, const char *id)
 	qmgr_take(qm, m);
 }
 
+/*
+ * Registers the file name in folder w, which is not known yet.  An
+ * incoming file is taken at once when take is true and there is room.
+ * Returns the message, or NULL when the file is not usable.
+ */
+static struct qmsg *
+qmgr_scan_one(struct qmgr *qm, enum qmgr_where w, const char *name,
+    bool take)
+{
+	struct qmsg	*m;
+
+	switch (w) {
+	case QMGR_INCOMING:
+		if (take) {
+			qmgr_incoming(qm, name);
+			return qmgr_msg_find(qm, name);
+		}
+		m = qmgr_msg_new(qm, name, QMGR_INCOMING);
+		qmgr_list(m, QMGR_INCOMING);
+		return m;
+	case QMGR_ACTIVE:
+		/* Left by a crash: ours again at once. */
+		m = qmgr_msg_new(qm, name, QMGR_ACTIVE);
+		qmgr_take(qm, m);
+		return qmgr_msg_find(qm, name);
+	case QMGR_DEFERRED:
+		m = qmgr_msg_new(qm, name, QMGR_DEFERRED);
+		if (qmgr_open(m) == -1) {
+			qmgr_msg_free(m);
+			return NULL;
+		}
+		m->next_try = qmgr_due(m->q);
+		qfile_free(&m->q);
+		qmgr_list(m, QMGR_DEFERRED);
+		return m;
+	case QMGR_HOLD:
+		m = qmgr_msg_new(qm, name, QMGR_HOLD);
+		qmgr_list(m, QMGR_HOLD);
+		return m;
+	}
+	return NULL;
+}
+
 /* Reads one folder: names that are queue IDs, and stale tmp.* files. */
 static void
-qmgr_scan(struct qmgr *qm, enum qmgr_where w)
+qmgr_scan(struct qmgr *qm, enum qmgr_where w, bool take)
 {
 	DIR		*dir;
 	struct dirent	*de;
 	struct stat	 st;
-	struct qmsg	*m;
 	char		 path[300];
 	time_t		 now = time(NULL);
 
-	if ((dir = opendir(qmgr_dir_name(w))) == NULL) {
+	if ((dir = opendir(qmgr_where_dir(w))) == NULL) {
 		if (errno != ENOENT)
-			log_error("opendir %s: %s", qmgr_dir_name(w),
+			log_error("opendir %s: %s", qmgr_where_dir(w),
 			    strerror(errno));
 		return;
 	}
@@ -445,7 +586,7 @@ qmgr_scan(struct qmgr *qm, enum qmgr_where w)
 		if (w == QMGR_INCOMING && strncmp(de->d_name,
 		    QFILE_TMP_PREFIX, strlen(QFILE_TMP_PREFIX)) == 0) {
 			(void)snprintf(path, sizeof(path), "%s/%s",
-			    qmgr_dir_name(w), de->d_name);
+			    qmgr_where_dir(w), de->d_name);
 			if (lstat(path, &st) == 0 &&
 			    st.st_mtime + QMGR_STALE_TMP < now &&
 			    unlink(path) == 0)
@@ -454,34 +595,66 @@ qmgr_scan(struct qmgr *qm, enum qmgr_where w)
 			continue;
 		}
 		if (!qfile_id_valid(de->d_name) ||
-		    qmgr_find(qm, de->d_name) != NULL)
+		    qmgr_msg_find(qm, de->d_name) != NULL)
 			continue;
-		switch (w) {
-		case QMGR_INCOMING:
-			qmgr_incoming(qm, de->d_name);
-			break;
-		case QMGR_ACTIVE:
-			/* Left by a crash: ours again at once. */
-			m = qmgr_msg_new(qm, de->d_name, QMGR_ACTIVE);
-			qmgr_take(qm, m);
-			break;
-		case QMGR_DEFERRED:
-			m = qmgr_msg_new(qm, de->d_name, QMGR_DEFERRED);
-			if (qmgr_open(m) == -1) {
-				qmgr_msg_free(m);
-				break;
-			}
-			m->next_try = qmgr_due(m->q);
-			qfile_free(&m->q);
-			qmgr_list(m, QMGR_DEFERRED);
-			break;
-		case QMGR_HOLD:
-			m = qmgr_msg_new(qm, de->d_name, QMGR_HOLD);
-			qmgr_list(m, QMGR_HOLD);
-			break;
-		}
+		(void)qmgr_scan_one(qm, w, de->d_name, take);
 	}
 	(void)closedir(dir);
+}
+
+void
+qmgr_msg_scan_incoming(struct qmgr *qm)
+{
+	qmgr_scan(qm, QMGR_INCOMING, false);
+}
+
+struct qmsg *
+qmgr_msg_load(struct qmgr *qm, const char *id)
+{
+	static const enum qmgr_where where[] = { QMGR_INCOMING,
+	    QMGR_DEFERRED, QMGR_HOLD };
+	struct qmsg	*m;
+	struct stat	 st;
+	char		 path[64];
+	unsigned int	 i;
+
+	if (!qfile_id_valid(id))
+		return NULL;
+	if ((m = qmgr_msg_find(qm, id)) != NULL)
+		return m;
+	for (i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		qmgr_path(path, sizeof(path), where[i], id);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+			return qmgr_scan_one(qm, where[i], id, false);
+	}
+	return NULL;
+}
+
+int
+qmgr_msg_move(struct qmsg *m, enum qmgr_where to)
+{
+	char	from[64], path[64];
+	int	saved;
+
+	if (m->where == QMGR_ACTIVE)
+		log_panic("qmgr: %s moved while active", m->id);
+	if (m->dir == to)
+		return 0;
+	qmgr_path(from, sizeof(from), m->dir, m->id);
+	qmgr_path(path, sizeof(path), to, m->id);
+	if (rename(from, path) == -1) {
+		saved = errno;
+		if (saved != ENOENT)
+			log_q(LOG_ERR, m->id, "rename %s to %s: %s", from,
+			    path, strerror(saved));
+		else
+			log_q(LOG_INFO, m->id, "gone from %s/",
+			    qmgr_where_dir(m->dir));
+		errno = saved;
+		return -1;
+	}
+	m->dir = to;
+	return 0;
 }
 
 /* ---- an attempt: resolve, look up, deliver ------------------------------ */
@@ -530,14 +703,14 @@ qmgr_log_delivery(const struct qmsg *m, const char *user, const char *rcpt,
 	status = o->status == QFILE_STATUS_DELIVERED ? "sent" :
 	    o->status == QFILE_STATUS_FAILED ? "bounced" : "deferred";
 	if (strcmp(user, rcpt) == 0)
-		log_q(LOG_INFO, m->id, "to=<%s>, relay=local, delay=%" PRIu64
-		    ", dsn=%s, status=%s (%s)", log_safe(user),
-		    qmgr_now() - m->arrival, o->dsn, status, log_safe(o->text));
+		log_q(LOG_INFO, m->id, "to=<%s>, relay=local, delay=%.2f, "
+		    "dsn=%s, status=%s (%s)", log_safe(user), qmgr_delay(m),
+		    o->dsn, status, log_safe(o->text));
 	else
 		log_q(LOG_INFO, m->id, "to=<%s>, orig_to=<%s>, relay=local, "
-		    "delay=%" PRIu64 ", dsn=%s, status=%s (%s)",
-		    log_safe(user), log_safe(rcpt), qmgr_now() - m->arrival,
-		    o->dsn, status, log_safe(o->text));
+		    "delay=%.2f, dsn=%s, status=%s (%s)", log_safe(user),
+		    log_safe(rcpt), qmgr_delay(m), o->dsn, status,
+		    log_safe(o->text));
 }
 
 static void
@@ -686,16 +859,16 @@ qmgr_rcpt_resolved(const struct authd_rcpt_reply *a, void *ctx)
 		qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
 		    "remote delivery needs the transfer agent, which is not "
 		    "there yet");
-		log_q(LOG_INFO, m->id, "to=<%s>, relay=none, delay=%" PRIu64
-		    ", dsn=4.3.0, status=deferred (no transfer agent yet)",
-		    log_safe(addr), qmgr_now() - m->arrival);
+		log_q(LOG_INFO, m->id, "to=<%s>, relay=none, delay=%.2f, "
+		    "dsn=4.3.0, status=deferred (no transfer agent yet)",
+		    log_safe(addr), qmgr_delay(m));
 		break;
 	case AUTHD_RCPT_UNKNOWN:
 		qmgr_outcome(m, i, QFILE_STATUS_FAILED, "5.1.1",
 		    "user unknown");
-		log_q(LOG_INFO, m->id, "to=<%s>, relay=local, delay=%" PRIu64
-		    ", dsn=5.1.1, status=bounced (user unknown)",
-		    log_safe(addr), qmgr_now() - m->arrival);
+		log_q(LOG_INFO, m->id, "to=<%s>, relay=local, delay=%.2f, "
+		    "dsn=5.1.1, status=bounced (user unknown)",
+		    log_safe(addr), qmgr_delay(m));
 		break;
 	case AUTHD_RCPT_TEMPFAIL:
 	default:
@@ -775,6 +948,18 @@ qmgr_finish_work(void *arg)
 	if (f->nsucc > 0 && dsn_write(".", m->q, DSN_SUCCESS, f->succ,
 	    f->nsucc, &p, f->success_id, &error) == -1)
 		f->success_id[0] = '\0';	/* a report, not a message */
+	/*
+	 * The delay warning is a report too: one that cannot be written is
+	 * logged, not retried (the RESULT records below make this attempt
+	 * the one that warned).  It goes to the sender, never to <>.
+	 */
+	p.to = NULL;
+	if (f->ndelay > 0 && dsn_write(".", m->q, DSN_DELAY, f->delay,
+	    f->ndelay, &p, f->delay_id, &error) == -1) {
+		f->delay_id[0] = '\0';
+		(void)snprintf(f->delay_error, sizeof(f->delay_error), "%s",
+		    error);
+	}
 	qmgr_path(path, sizeof(path), QMGR_ACTIVE, m->id);
 	if (f->remove) {
 		if (unlink(path) == -1 && errno != ENOENT) {
@@ -808,6 +993,7 @@ qmgr_finish_free(struct qfinish *f)
 {
 	free(f->fail);
 	free(f->succ);
+	free(f->delay);
 	free(f->ridx);
 	free(f->res);
 	free(f);
@@ -831,6 +1017,13 @@ qmgr_finish_done(void *arg)
 		    "%s", f->success_id);
 		qmgr_incoming(qm, f->success_id);
 	}
+	if (f->delay_id[0] != '\0') {
+		log_q(LOG_INFO, m->id, "sender delay notification: %s",
+		    f->delay_id);
+		qmgr_incoming(qm, f->delay_id);
+	} else if (f->delay_error[0] != '\0')
+		log_q(LOG_WARNING, m->id, "no delay notification: %s",
+		    f->delay_error);
 	if (f->rc == -1) {
 		/*
 		 * Nothing (or not all) was recorded: the file stays in
@@ -840,35 +1033,77 @@ qmgr_finish_done(void *arg)
 		log_q(LOG_ERR, m->id, "cannot record the attempt: %s",
 		    f->error);
 		qmgr_rcpts_free(m);
-		m->next_try = f->now + cfg->queue_retry_min;
 		qfile_free(&m->q);
-		qmgr_list(m, QMGR_DEFERRED);	/* its file stays in active/ */
+		/* Its file stays in active/. */
+		qmgr_msg_defer(m, f->now + cfg->queue_retry_min);
 	} else if (f->remove) {
 		if (f->error[0] != '\0')
 			log_q(LOG_WARNING, m->id, "%s", f->error);
 		log_q(LOG_INFO, m->id, "removed");
 		qmgr_msg_free(m);
+		m = NULL;
 	} else {
 		qmgr_rcpts_free(m);
 		qfile_free(&m->q);
-		m->next_try = f->next_try;
 		m->dir = QMGR_DEFERRED;
-		qmgr_list(m, QMGR_DEFERRED);
+		qmgr_msg_defer(m, f->next_try);
 	}
 	qmgr_finish_free(f);
+	/* What postctl asked while the attempt ran. */
+	if (m != NULL && m->ctl != QMGR_CTL_NONE)
+		qmgr_control_settle(m);
 }
 
-/* The wait before the next attempt: as old as the message, bounded. */
+/*
+ * When to try again: after as long as the message has been queued (or
+ * since postctl requeued it), at least queue_retry_min and at most
+ * queue_retry_max, so the waits roughly double.  When the delay warning
+ * is due before that, the next attempt is then instead, so that the
+ * attempt that finds the message late is not a long wait away
+ * (qmgr_warn_due()).
+ */
 static uint64_t
 qmgr_backoff(const struct qmsg *m, uint64_t now)
 {
-	uint64_t	age = now > m->arrival ? now - m->arrival : 0;
+	uint64_t	from, age, warn;
 
+	from = m->backoff_from > m->arrival ? m->backoff_from : m->arrival;
+	age = now > from ? now - from : 0;
 	if (age < cfg->queue_retry_min)
 		age = cfg->queue_retry_min;
 	if (age > cfg->queue_retry_max)
 		age = cfg->queue_retry_max;
+	if (cfg->queue_delay_warning > 0) {
+		warn = m->arrival + cfg->queue_delay_warning;
+		if (warn > now && warn < now + age)
+			return warn;
+	}
 	return now + age;
+}
+
+/*
+ * Whether the attempt ending now sends recipient i's delay warning: it is
+ * the first attempt that ends at or after arrival + queue_delay_warning.
+ * Nothing is stored for that.  The attempt before this one recorded when
+ * it planned the next (its RESULT time; none: the arrival), and
+ * qmgr_backoff() never plans past the threshold from before it, so a plan
+ * at or before the threshold means that no attempt has ended after it
+ * yet, while every attempt that ended after it planned the next one
+ * later.  A restart keeps the answer; a crash before the RESULT records
+ * are written may send the warning twice, as it may a bounce.
+ */
+static bool
+qmgr_warn_due(const struct qmsg *m, unsigned int i, uint64_t now)
+{
+	const struct qfile_result	*prev = qfile_rcpt_result(m->q, i);
+	uint64_t			 warn, planned;
+
+	if (cfg->queue_delay_warning == 0)
+		return false;
+	warn = m->arrival + cfg->queue_delay_warning;
+	planned = prev->status == QFILE_STATUS_DEFERRED ? prev->time :
+	    m->arrival;
+	return now >= warn && planned <= warn;
 }
 
 static void
@@ -907,6 +1142,7 @@ qmgr_attempt_check(struct qmsg *m)
 	f->next_try = qmgr_backoff(m, now);
 	f->fail = xcalloc(m->nrcpt + 1, sizeof(*f->fail));
 	f->succ = xcalloc(m->nrcpt + 1, sizeof(*f->succ));
+	f->delay = xcalloc(m->nrcpt + 1, sizeof(*f->delay));
 	f->ridx = xcalloc(m->nrcpt + 1, sizeof(*f->ridx));
 	f->res = xcalloc(m->nrcpt + 1, sizeof(*f->res));
 	null_sender = qfile_mail(m->q)->sender[0] == '\0';
@@ -939,6 +1175,15 @@ qmgr_attempt_check(struct qmsg *m)
 		if (r->outcome == QFILE_STATUS_DELIVERED &&
 		    (qr->notify & QFILE_NOTIFY_SUCCESS) != 0 && !null_sender)
 			qmgr_dsn_rcpt(&f->succ[f->nsucc++], m, i, now);
+		/* RFC 3461 4.1: no NOTIFY means FAILURE or FAILURE,DELAY. */
+		if (r->outcome == QFILE_STATUS_DEFERRED && !null_sender &&
+		    (qr->notify == 0 ||
+		    (qr->notify & QFILE_NOTIFY_DELAY) != 0) &&
+		    qmgr_warn_due(m, i, now)) {
+			qmgr_dsn_rcpt(&f->delay[f->ndelay], m, i, now);
+			f->delay[f->ndelay++].will_retry_until = m->arrival +
+			    cfg->queue_lifetime;
+		}
 		f->ridx[f->nres] = i;
 		f->res[f->nres].status = r->outcome;
 		f->res[f->nres].time = r->outcome == QFILE_STATUS_DEFERRED ?
@@ -968,38 +1213,45 @@ qmgr_attempt_check(struct qmsg *m)
 
 /* ---- the clock: retries, scans, room in active/ ------------------------- */
 
-static void
-qmgr_tick(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED, void *arg)
+void
+qmgr_run(struct qmgr *qm)
 {
-	struct qmgr	*qm = arg;
 	struct qmsg	*m, *next;
 	uint64_t	 now = qmgr_now();
 
 	if (service_stopping(qm->sv))
 		return;
-	for (m = TAILQ_FIRST(&qm->deferred); m != NULL; m = next) {
+	/* The heap's top is the earliest: only due messages are looked at. */
+	while (qm->ndeferred > 0 &&
+	    qm->nactive < cfg->queue_active_limit &&
+	    qm->deferred[0]->next_try <= now)
+		qmgr_take(qm, qm->deferred[0]);	/* unlists it */
+	for (m = TAILQ_FIRST(&qm->waiting); m != NULL &&
+	    qm->nactive < cfg->queue_active_limit; m = next) {
 		next = TAILQ_NEXT(m, entry);
-		if (qm->nactive >= cfg->queue_active_limit)
-			break;
-		if (m->next_try <= now)
-			qmgr_take(qm, m);
+		qmgr_take(qm, m);
 	}
-	for (m = TAILQ_FIRST(&qm->waiting); m != NULL; m = next) {
-		next = TAILQ_NEXT(m, entry);
-		if (qm->nactive >= cfg->queue_active_limit)
-			break;
-		if (m->where == QMGR_INCOMING)
-			qmgr_take(qm, m);
-	}
+}
+
+static void
+qmgr_tick(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED, void *arg)
+{
+	struct qmgr	*qm = arg;
+	uint64_t	 now = qmgr_now();
+
+	if (service_stopping(qm->sv))
+		return;
+	qmgr_run(qm);
 	if (now >= qm->next_scan) {
 		qm->next_scan = now + cfg->queue_scan_interval;
-		qmgr_scan(qm, QMGR_INCOMING);
+		qmgr_scan(qm, QMGR_INCOMING, true);
+		qmgr_pickup_scan(qm->pickup);
 	}
 }
 
 /* ---- private/qmgr clients ----------------------------------------------- */
 
-/* One connection on private/qmgr: smtpd's notices (later postctl). */
+/* One connection on private/qmgr: smtpd's notices, postctl's commands. */
 struct qmgr_client {
 	TAILQ_ENTRY(qmgr_client)	 entry;
 	struct qmgr			*qm;
@@ -1032,6 +1284,8 @@ qmgr_client_msg(struct ipc_conn *c, struct ipc_msg *m, void *ctx)
 		/* A hint: an ID that is not valid or not there is ignored. */
 		if (ipc_get_str(m, "id", QFILE_ID_LEN, &id) == 0)
 			qmgr_incoming(cl->qm, id);
+	} else if (m->type == IPC_QMGR_CTL) {
+		qmgr_control(cl->qm, c, m);	/* answers, even nonsense */
 	} else {
 		log_warning("queue manager: unexpected message type %u from "
 		    "%s", m->type, ipc_conn_peer(c));
@@ -1082,8 +1336,8 @@ qmgr_new(struct service *sv, const char **error_r)
 	qm = xcalloc(1, sizeof(*qm));
 	qm->sv = sv;
 	TAILQ_INIT(&qm->active);
-	TAILQ_INIT(&qm->deferred);
 	TAILQ_INIT(&qm->waiting);
+	TAILQ_INIT(&qm->held);
 	TAILQ_INIT(&qm->clients);
 	qm->hash_size = 1024;
 	qm->hash = xcalloc(qm->hash_size, sizeof(*qm->hash));
@@ -1118,11 +1372,16 @@ qmgr_new(struct service *sv, const char **error_r)
 		return NULL;
 	}
 	/* What a crash or a stop left in active/ first, then the rest. */
-	qmgr_scan(qm, QMGR_ACTIVE);
-	qmgr_scan(qm, QMGR_DEFERRED);
-	qmgr_scan(qm, QMGR_HOLD);
-	qmgr_scan(qm, QMGR_INCOMING);
+	qmgr_scan(qm, QMGR_ACTIVE, true);
+	qmgr_scan(qm, QMGR_DEFERRED, true);
+	qmgr_scan(qm, QMGR_HOLD, true);
+	qmgr_scan(qm, QMGR_INCOMING, true);
 	qm->next_scan = qmgr_now() + cfg->queue_scan_interval;
+	if ((qm->pickup = qmgr_pickup_new(qm, error_r)) == NULL) {
+		qmgr_free(&qm);
+		return NULL;
+	}
+	qmgr_pickup_scan(qm->pickup);
 	return qm;
 }
 
@@ -1152,6 +1411,7 @@ qmgr_free(struct qmgr **qp)
 	/* Finish what the sync threads hold, then drop everything. */
 	if (qm->syncq != NULL)
 		workq_drain(qm->syncq);
+	qmgr_pickup_free(&qm->pickup);
 	workq_free(&qm->syncq);
 	qmgr_agent_free(&qm->agent);
 	while ((d = TAILQ_FIRST(&qmgr_flight)) != NULL) {
@@ -1173,6 +1433,7 @@ qmgr_free(struct qmgr **qp)
 	if (qm->tick != NULL)
 		event_free(qm->tick);
 	free(qm->hash);
+	free(qm->deferred);
 	free(qm->postmaster);
 	free(qm);
 }

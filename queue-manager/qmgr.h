@@ -17,6 +17,10 @@
  * outcome, a sync thread makes it durable: bounces first (new queue
  * files), then either the file goes (every recipient final) or RESULT
  * records are appended and the file moves to deferred/.
+ *
+ * postctl queue (control.c) holds, releases, deletes, requeues and
+ * flushes messages over private/qmgr; a message in active/ is acted on
+ * when its attempt ends (qmgr_control_settle()).
  */
 #ifndef POSTERN_QMGR_H
 #define POSTERN_QMGR_H
@@ -30,6 +34,8 @@
 #define QMGR_DIR_ACTIVE		"active"
 #define QMGR_DIR_DEFERRED	"deferred"
 #define QMGR_DIR_HOLD		"hold"
+/* Local submissions (postern-postdrop(8)); pickup.c reads them. */
+#define QMGR_DIR_MAILDROP	QFILE_DIR_MAILDROP
 /* Where the delivery agent and authd listen, relative to the spool. */
 #define QMGR_AGENT_SOCKET	"private/local"
 #define QMGR_AUTHD_SOCKET	"private/auth-userdb"
@@ -39,7 +45,9 @@
 struct authd_client;
 struct event;
 struct ipc_conn;
+struct ipc_msg;
 struct qmgr_agent;
+struct qmgr_pickup;
 struct service;
 struct workq;
 
@@ -50,26 +58,70 @@ enum qmgr_where {
 	QMGR_HOLD,
 };
 
-struct qmsg;
+/* What postctl asks of a message (IPC_QMGR_CTL "verb"). */
+enum qmgr_ctl_verb {
+	QMGR_CTL_NONE = 0,
+	QMGR_CTL_FLUSH,
+	QMGR_CTL_HOLD,
+	QMGR_CTL_RELEASE,
+	QMGR_CTL_DELETE,
+	QMGR_CTL_REQUEUE,
+};
+
+struct qrcpt;
 struct qmgr_client;
+
+/*
+ * One message the queue manager knows.  Private to the queue manager's
+ * files; qmgr.c keeps the lists and the registry consistent, so change
+ * where and dir only through the qmgr_msg_* functions below.
+ */
+struct qmsg {
+	TAILQ_ENTRY(qmsg)	 entry;		/* active, waiting or held */
+	struct qmsg		*hnext;
+	struct qmgr		*qm;
+	char			 id[QFILE_ID_SIZE];
+	enum qmgr_where		 where;		/* the list it is on */
+	enum qmgr_where		 dir;		/* the folder of its file */
+	bool			 listed;	/* on one of the lists */
+	unsigned int		 heap_idx;	/* deferred: its heap slot */
+	struct qfile		*q;		/* open while active */
+	uint64_t		 next_try;	/* deferred: seconds */
+	uint64_t		 arrival;	/* seconds */
+	uint64_t		 arrival_usec;
+	uint64_t		 backoff_from;	/* requeue time, else 0 */
+	struct qrcpt		*rcpts;
+	unsigned int		 nrcpt;
+	unsigned int		 pending;	/* recipients without outcome */
+	unsigned int		 ndeliv;	/* its qdeliv objects */
+	bool			 syncing;
+	enum qmgr_ctl_verb	 ctl;		/* active: when the attempt ends */
+};
 
 struct qmgr {
 	struct service		*sv;
 	struct authd_client	*authd;
 	struct qmgr_agent	*agent;
+	struct qmgr_pickup	*pickup;
 	struct workq		*syncq;
 	struct event		*tick;		/* once a second */
 	uint64_t		 next_scan;	/* seconds */
 	char			 hostname[256];
 	char			*postmaster;
-	/* Every message we know, by ID (a sorted tree would do; a list
-	 * and a small hash keep it simple and bounded by the queue). */
 	TAILQ_HEAD(, qmsg)	 active;
-	TAILQ_HEAD(, qmsg)	 deferred;
-	TAILQ_HEAD(, qmsg)	 waiting;	/* notices while active is full */
+	/*
+	 * Deferred messages in a binary min-heap by next_try, so that the
+	 * tick looks only at the due ones, and a deferral costs O(log n)
+	 * with 100,000 messages waiting.
+	 */
+	struct qmsg		**deferred;
+	unsigned int		 ndeferred;
+	unsigned int		 deferred_size;
+	TAILQ_HEAD(, qmsg)	 waiting;	/* incoming, until there is room */
+	TAILQ_HEAD(, qmsg)	 held;		/* in hold/ */
 	TAILQ_HEAD(, qmgr_client) clients;	/* on private/qmgr */
 	unsigned int		 nactive;
-	unsigned int		 ndeferred;
+	/* Every message we know, by ID: a hash of chains, grown by 2. */
 	struct qmsg		**hash;
 	unsigned int		 hash_size;
 	unsigned int		 nknown;
@@ -84,6 +136,45 @@ void		 qmgr_incoming(struct qmgr *qm, const char *id);
 void		 qmgr_stop(struct qmgr *qm);
 /* A client of private/qmgr (smtpd notices, postctl). */
 void		 qmgr_accept(struct qmgr *qm, int fd);
+/* Takes what is due: deferred messages whose time came, then incoming. */
+void		 qmgr_run(struct qmgr *qm);
+
+/*
+ * The registry, for control.c.  qmgr_msg_find() looks in memory only;
+ * qmgr_msg_load() also registers a file of incoming/, deferred/ or hold/
+ * that is not known yet (a lost notice), without taking it.  Both return
+ * NULL when there is no such message.
+ */
+struct qmsg	*qmgr_msg_find(const struct qmgr *qm, const char *id);
+struct qmsg	*qmgr_msg_load(struct qmgr *qm, const char *id);
+/* Registers every file in incoming/ not known yet, without taking it. */
+void		 qmgr_msg_scan_incoming(struct qmgr *qm);
+/* The folder name of w ("incoming", "active", ...). */
+const char	*qmgr_where_dir(enum qmgr_where w);
+/*
+ * Renames m's file into folder to (m must not be active).  Returns 0, or
+ * -1 after logging why; errno ENOENT then means the file is gone.
+ */
+int		 qmgr_msg_move(struct qmsg *m, enum qmgr_where to);
+/* Lists m as deferred, due at next_try (0: now), or held. */
+void		 qmgr_msg_defer(struct qmsg *m, uint64_t next_try);
+void		 qmgr_msg_hold(struct qmsg *m);
+/* Forgets m (its file is gone). */
+void		 qmgr_msg_free(struct qmsg *m);
+
+/*
+ * control.c: IPC_QMGR_CTL from postctl, after HELLO.  Validates every
+ * field, acts, and answers IPC_OK with a text that says what was done,
+ * or IPC_ERROR with the reason; the connection goes on either way.
+ */
+void		 qmgr_control(struct qmgr *qm, struct ipc_conn *c,
+		    struct ipc_msg *msg);
+/*
+ * An attempt of m ended and m still has recipients to try (its file is in
+ * deferred/, or still in active/ when the record failed): does what
+ * postctl asked meanwhile (m->ctl).  m may be freed.
+ */
+void		 qmgr_control_settle(struct qmsg *m);
 
 /* agent.c: the delivery agent client. */
 struct qmgr_delivery {
@@ -113,5 +204,15 @@ void	qmgr_agent_deliver(struct qmgr_agent *a, const struct qmgr_delivery *d,
 	    qmgr_delivery_cb *cb, void *ctx);
 /* Requests sent and not answered yet. */
 unsigned int qmgr_agent_busy(const struct qmgr_agent *a);
+
+/*
+ * pickup.c: the maildrop folder.  Each complete file there (written by
+ * postern-postdrop for sendmail) is checked as untrusted input, turned
+ * into a queue file in incoming/ and removed; then qmgr_incoming().
+ */
+struct qmgr_pickup *qmgr_pickup_new(struct qmgr *qm, const char **error_r);
+void	qmgr_pickup_free(struct qmgr_pickup **pp);
+/* Looks at maildrop/ now (at start, and with every incoming/ scan). */
+void	qmgr_pickup_scan(struct qmgr_pickup *p);
 
 #endif

@@ -28,6 +28,7 @@
 #include "common/workq.h"
 #include "common/xmalloc.h"
 #include "smtpd.h"
+#include "smtp_quota.h"
 #include "smtp_session.h"
 #include "common/banned.h"
 
@@ -104,6 +105,7 @@ smtpd_post_jail(struct service *sv, const char **error_r)
 	    "smtpd");
 	sd->authd = authd_client_new(service_base(sv), SMTPD_AUTHD_SOCKET,
 	    "smtpd");
+	sd->quota = smtp_quota_new(service_base(sv), SMTP_QUOTA_SOCKET);
 	return 0;
 }
 
@@ -134,6 +136,7 @@ smtpd_exit(struct service *sv)
 	workq_free(&sd->syncq);
 	qmgr_notify_free(&sd->qmgr);
 	authd_client_free(&sd->authd);
+	smtp_quota_free(&sd->quota);
 	tls_ctx_free(&sd->tls);
 	free(sd->postmaster);
 	free(sd);

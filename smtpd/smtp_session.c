@@ -9,9 +9,12 @@
  * chunks by their byte counts.  PIPELINING (RFC 2920) needs nothing more
  * than that: replies go out in the order of the commands, and while a
  * command waits for authd (RCPT, AUTH) the session stops reading and
- * processing, so the next command is handled only after the answer.  The
- * queue file is written and committed synchronously, which stops the
- * session the same way while the disk works.
+ * processing, so the next command is handled only after the answer.  A
+ * RCPT whose mail goes only into local mailboxes with quotas then also
+ * waits, in the same way, for the delivery agent's quota checks
+ * (smtpd_rcpt_quota_check).  The queue file is written and committed
+ * synchronously, which stops the session the same way while the disk
+ * works.
  *
  * Nothing here trusts the client: every line, path, parameter and chunk
  * size is bounded by a setting; replies carry codes and fixed texts
@@ -21,6 +24,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -57,6 +61,7 @@
 #include "smtpd.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
+#include "smtp_quota.h"
 #include "smtp_session.h"
 #include "common/banned.h"
 
@@ -118,6 +123,13 @@ struct smtp_rcpt {
 };
 
 struct smtp_commit;
+struct smtp_session;
+
+/* One mailbox's quota check for the RCPT waiting in pending_rcpt. */
+struct smtp_qcheck {
+	struct smtp_session	*s;
+	struct smtp_quota_req	*req;		/* NULL once answered */
+};
 
 struct smtp_session {
 	TAILQ_ENTRY(smtp_session) entry;
@@ -160,6 +172,9 @@ struct smtp_session {
 	struct authd_request	*req;
 	char			*pending_rcpt;	/* waiting for authd */
 	struct smtp_parse_rcpt	 pending_params;
+	struct smtp_qcheck	*qchecks;	/* for pending_rcpt */
+	unsigned int		 nqchecks;
+	unsigned int		 qwaiting;	/* checks not answered */
 
 	/* The message. */
 	struct qfile_writer	*w;
@@ -345,12 +360,27 @@ smtp_session_log_reject(struct smtp_session *s, const char *cmd,
 
 /* ---- transaction ---------------------------------------------------- */
 
+/* Drops the quota checks of pending_rcpt, answered or not. */
+static void
+smtp_session_quota_cancel(struct smtp_session *s)
+{
+	unsigned int	i;
+
+	for (i = 0; i < s->nqchecks; i++)
+		smtp_quota_cancel(&s->qchecks[i].req);
+	free(s->qchecks);
+	s->qchecks = NULL;
+	s->nqchecks = 0;
+	s->qwaiting = 0;
+}
+
 static void
 smtp_session_reset(struct smtp_session *s)
 {
 	unsigned int	i;
 
 	authd_request_cancel(&s->req);
+	smtp_session_quota_cancel(s);
 	s->waiting = false;
 	free(s->pending_rcpt);
 	s->pending_rcpt = NULL;
@@ -636,7 +666,8 @@ smtp_commit_done(void *arg)
 
 	if (c->rc == -1)
 		log_q(LOG_ERR, qfile_writer_id(c->w), "cannot commit queue "
-		    "file: %s", c->error);
+		    "file: %s%s%s", c->error, s != NULL ? "; 452 4.3.1 to " :
+		    "", s != NULL ? s->namaddr : "");
 	else
 		log_q(LOG_INFO, c->qid, "from=<%s>, size=%" PRIu64 ", nrcpt=%u "
 		    "(queue active)%s", log_safe(c->sender), c->size, c->nrcpt,
@@ -980,6 +1011,7 @@ smtp_session_close(struct smtp_session *s)
 	s->closing = true;
 	(void)bufferevent_disable(s->bev, EV_READ);
 	authd_request_cancel(&s->req);
+	smtp_session_quota_cancel(s);
 	s->waiting = false;
 }
 
@@ -1391,6 +1423,36 @@ smtp_session_parse_error(struct smtp_session *s, const char *cmd,
 	smtp_session_refuse(s, cmd, reply);
 }
 
+/*
+ * Whether the spool lacks room for a message of size bytes (0: not
+ * announced) and smtpd_queue_min_free besides: RFC 1870 6.1 answers a
+ * SIZE= that does not fit now with 452 at MAIL, before the client sends
+ * it all for nothing.  A statvfs() that fails tells nothing; the writes
+ * of the queue file will.
+ */
+static bool
+smtp_session_spool_short(struct smtp_session *s, uint64_t size)
+{
+	struct statvfs	sv;
+	uint64_t	avail, need;
+
+	if (cfg->smtpd_queue_min_free == 0 && size == 0)
+		return false;
+	if (statvfs(s->sd->queue_dir, &sv) == -1)
+		return false;
+	if (__builtin_mul_overflow((uint64_t)sv.f_bavail,
+	    (uint64_t)sv.f_frsize, &avail))
+		avail = UINT64_MAX;
+	/* Both bounded by their settings: no overflow. */
+	need = cfg->smtpd_queue_min_free + size;
+	if (avail >= need)
+		return false;
+	log_warning("%s: the spool has %" PRIu64 " bytes free, %" PRIu64
+	    " needed (SIZE=%" PRIu64 ", smtpd_queue_min_free)", s->namaddr,
+	    avail, need, size);
+	return true;
+}
+
 static void
 smtp_cmd_mail(struct smtp_session *s, const char *args)
 {
@@ -1430,6 +1492,11 @@ smtp_cmd_mail(struct smtp_session *s, const char *args)
 		    "555 5.5.4 Error: BODY=BINARYMIME is not supported");
 		return;
 	}
+	if (smtp_session_spool_short(s, mail.has_size ? mail.size : 0)) {
+		smtp_session_refuse(s, "MAIL",
+		    "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
 	s->sender = xstrdup(addr.addr);
 	s->mail = mail;
 	s->has_mail = true;
@@ -1437,11 +1504,120 @@ smtp_cmd_mail(struct smtp_session *s, const char *args)
 	smtp_reply(s, "250 2.1.0 Ok");
 }
 
+/* pending_rcpt is accepted: into the transaction, 250. */
+static void
+smtp_session_rcpt_accept(struct smtp_session *s)
+{
+	struct smtp_rcpt	*rc;
+
+	if (s->nrcpt == s->rcpt_alloc) {
+		s->rcpt_alloc = s->rcpt_alloc == 0 ? 8 : s->rcpt_alloc * 2;
+		s->rcpts = xreallocarray(s->rcpts, s->rcpt_alloc,
+		    sizeof(*s->rcpts));
+	}
+	rc = &s->rcpts[s->nrcpt++];
+	rc->addr = s->pending_rcpt;
+	s->pending_rcpt = NULL;
+	rc->notify = s->pending_params.notify;
+	rc->orcpt = NULL;
+	if (s->pending_params.orcpt_type != SMTP_PARSE_ORCPT_NONE)
+		rc->orcpt = xasprintf("%s;%s", s->pending_params.orcpt_type ==
+		    SMTP_PARSE_ORCPT_UTF8 ? "utf-8" : "rfc822",
+		    s->pending_params.orcpt);
+	smtp_session_set_state(s, SMTP_S_RCPT);
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
+/* pending_rcpt is refused with reply (logged). */
+static void
+smtp_session_rcpt_refuse(struct smtp_session *s, const char *reply)
+{
+	smtp_session_log_reject(s, "RCPT", reply, s->pending_rcpt);
+	free(s->pending_rcpt);
+	s->pending_rcpt = NULL;
+	smtp_reply(s, "%s", reply);
+}
+
+/*
+ * An answer of the delivery agent.  One mailbox that takes the message
+ * (or that the agent cannot judge: fail open) accepts the recipient at
+ * once; only when every mailbox is full is it refused, with the code of
+ * a delivery over quota (4.2.2, or 5.2.2 with delivery_quota_bounce).
+ */
+static void
+smtp_session_quota_cb(enum smtp_quota_status status, uint64_t used,
+    void *ctx)
+{
+	struct smtp_qcheck	*k = ctx;
+	struct smtp_session	*s = k->s;
+	char			 reply[SMTP_PARSE_PATH_MAX + 64];
+
+	k->req = NULL;
+	s->qwaiting--;
+	if (status == SMTP_QUOTA_FULL)
+		log_debug("%s: <%s>: mailbox %u of %u full (%" PRIu64
+		    " bytes used)", s->namaddr, log_safe(s->pending_rcpt),
+		    (unsigned int)(k - s->qchecks) + 1, s->nqchecks, used);
+	if (status != SMTP_QUOTA_FULL) {
+		smtp_session_quota_cancel(s);	/* k is gone */
+		s->waiting = false;
+		smtp_session_rcpt_accept(s);
+		smtp_session_run(s);
+		return;
+	}
+	if (s->qwaiting > 0)
+		return;
+	smtp_session_quota_cancel(s);
+	s->waiting = false;
+	(void)snprintf(reply, sizeof(reply), "%s <%s>: Mailbox full",
+	    cfg->delivery_quota_bounce ? "552 5.2.2" : "452 4.2.2",
+	    s->pending_rcpt);
+	smtp_session_rcpt_refuse(s, reply);
+	smtp_session_run(s);
+}
+
+/*
+ * Starts the quota checks of a local recipient: when it reaches no
+ * remote address and only users with a quota (a mailbox without one is
+ * never full, and neither is a recipient that reaches it).  Returns true
+ * when the session now waits for them.
+ */
+static bool
+smtp_session_quota_start(struct smtp_session *s,
+    const struct authd_rcpt_reply *r)
+{
+	unsigned int	n, i;
+	uint64_t	size;
+
+	if (!cfg->smtpd_rcpt_quota_check || r->maildirs == NULL ||
+	    r->quotas == NULL || r->deliver == NULL ||
+	    (r->forward != NULL && r->forward[0] != NULL))
+		return false;
+	for (n = 0; r->deliver[n] != NULL; n++)
+		if (n == SMTP_QUOTA_USERS_MAX || r->quotas[n] == 0 ||
+		    r->maildirs[n][0] == '\0')
+			return false;
+	if (n == 0)
+		return false;
+	size = s->mail.has_size ? s->mail.size : 0;
+	s->qchecks = xcalloc(n, sizeof(*s->qchecks));
+	s->nqchecks = n;
+	s->qwaiting = n;
+	s->waiting = true;
+	for (i = 0; i < n; i++) {
+		s->qchecks[i].s = s;
+		/* The answer never comes inside this call. */
+		s->qchecks[i].req = smtp_quota_check(s->sd->quota,
+		    r->deliver[i], r->maildirs[i], r->quotas[i], size,
+		    smtp_session_quota_cb, &s->qchecks[i]);
+	}
+	return true;
+}
+
 static void
 smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 {
 	struct smtp_session	*s = ctx;
-	struct smtp_rcpt	*rc;
 	char			 reply[SMTP_PARSE_PATH_MAX + 128];
 	bool			 ok = false;
 
@@ -1449,6 +1625,8 @@ smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 	s->waiting = false;
 	switch (r->result) {
 	case AUTHD_RCPT_LOCAL:
+		if (smtp_session_quota_start(s, r))
+			return;		/* smtp_session_quota_cb goes on */
 		ok = true;
 		break;
 	case AUTHD_RCPT_REMOTE:
@@ -1472,31 +1650,10 @@ smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 		    "Temporary lookup failure", s->pending_rcpt);
 		break;
 	}
-	if (ok) {
-		if (s->nrcpt == s->rcpt_alloc) {
-			s->rcpt_alloc = s->rcpt_alloc == 0 ? 8 :
-			    s->rcpt_alloc * 2;
-			s->rcpts = xreallocarray(s->rcpts, s->rcpt_alloc,
-			    sizeof(*s->rcpts));
-		}
-		rc = &s->rcpts[s->nrcpt++];
-		rc->addr = s->pending_rcpt;
-		s->pending_rcpt = NULL;
-		rc->notify = s->pending_params.notify;
-		rc->orcpt = NULL;
-		if (s->pending_params.orcpt_type != SMTP_PARSE_ORCPT_NONE)
-			rc->orcpt = xasprintf("%s;%s",
-			    s->pending_params.orcpt_type ==
-			    SMTP_PARSE_ORCPT_UTF8 ? "utf-8" : "rfc822",
-			    s->pending_params.orcpt);
-		smtp_session_set_state(s, SMTP_S_RCPT);
-		smtp_reply(s, "250 2.1.5 Ok");
-	} else {
-		smtp_session_log_reject(s, "RCPT", reply, s->pending_rcpt);
-		free(s->pending_rcpt);
-		s->pending_rcpt = NULL;
-		smtp_reply(s, "%s", reply);
-	}
+	if (ok)
+		smtp_session_rcpt_accept(s);
+	else
+		smtp_session_rcpt_refuse(s, reply);
 	smtp_session_run(s);
 }
 
@@ -1533,8 +1690,13 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	    addr.addr);
 	s->waiting = true;
 	(void)bufferevent_disable(s->bev, EV_READ);
-	s->req = authd_client_rcpt(s->sd->authd, s->pending_rcpt, s->addr,
-	    s->auth_user != NULL, smtp_session_rcpt_cb, s);
+	if (cfg->smtpd_rcpt_quota_check)
+		s->req = authd_client_rcpt_mailboxes(s->sd->authd,
+		    s->pending_rcpt, s->addr, s->auth_user != NULL,
+		    SMTP_QUOTA_USERS_MAX, smtp_session_rcpt_cb, s);
+	else
+		s->req = authd_client_rcpt(s->sd->authd, s->pending_rcpt,
+		    s->addr, s->auth_user != NULL, smtp_session_rcpt_cb, s);
 }
 
 /* ---- DATA, BDAT ----------------------------------------------------- */
@@ -1551,7 +1713,8 @@ smtp_cmd_data(struct smtp_session *s, const char *args)
 		return;
 	}
 	if (smtp_session_begin_message(s, SMTP_DATA_DATA) == -1) {
-		smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
+		smtp_session_refuse(s, "DATA",
+		    "452 4.3.1 Error: insufficient system storage");
 		return;
 	}
 	smtp_session_set_state(s, SMTP_S_DATA);
@@ -1612,6 +1775,8 @@ smtp_cmd_bdat(struct smtp_session *s, const char *args)
 		if (smtp_session_begin_message(s, SMTP_DATA_BDAT) == -1) {
 			s->bdat_reject = "452 4.3.1 Error: insufficient "
 			    "system storage";
+			smtp_session_log_reject(s, "BDAT", s->bdat_reject,
+			    NULL);
 			return;
 		}
 		smtp_session_set_state(s, SMTP_S_BDAT);

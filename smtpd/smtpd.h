@@ -2,7 +2,8 @@
 /*
  * The state of one postern-smtpd process, shared by main.c (which makes it
  * in pre_jail/post_jail) and the sessions (which only read it): the TLS
- * context, the authd client, the host name and the session registry.
+ * context, the authd and delivery agent clients, the host name and the
+ * session registry.
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -22,6 +23,7 @@ struct service;
 struct smtp_session;
 struct workq;
 struct qmgr_notify;
+struct smtp_quota;
 
 struct smtpd {
 	struct service		*sv;
@@ -29,6 +31,7 @@ struct smtpd {
 	struct authd_client	*authd;
 	struct workq		*syncq;		/* queue file commits */
 	struct qmgr_notify	*qmgr;		/* "queued" notices */
+	struct smtp_quota	*quota;		/* RCPT-time quota checks */
 	const char		*queue_dir;	/* "." : the spool is the cwd */
 	char			 hostname[SMTPD_HOSTNAME_MAX + 1];
 	char			*postmaster;	/* "postmaster@DOMAIN" */

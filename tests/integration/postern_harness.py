@@ -32,6 +32,7 @@ AUTHD = BUILDDIR / "authd" / "postern-authd"
 SMTPD = BUILDDIR / "smtpd" / "postern-smtpd"
 QMGR = BUILDDIR / "queue-manager" / "postern-queue-manager"
 DELIVERY = BUILDDIR / "delivery-agent" / "postern-delivery-agent"
+POSTDROP = BUILDDIR / "postdrop" / "postern-postdrop"
 
 # Bounds of the waits (seconds).
 START_TIMEOUT = 10.0
@@ -263,6 +264,7 @@ class Instance:
                              ("postern-smtpd", SMTPD),
                              ("postern-queue-manager", QMGR),
                              ("postern-delivery-agent", DELIVERY),
+                             ("postern-postdrop", POSTDROP),
                              ("postctl", POSTCTL)):
             link = self.libexec / name
             if not link.is_symlink():

@@ -3,17 +3,21 @@
  * Unit tests for delivery-agent/maildir: mailbox path checks (.., //, outside
  * mail_directory, symbolic links), folder creation and sub-address
  * folders, file names and their uniqueness, maildirsize parsing,
- * recalculation and appends, quota decisions at the limit and one over,
+ * recalculation and appends (and the removal of a maildirsize whose
+ * append failed), the read-only look of the RCPT-time quota check
+ * (maildir_size_peek), quota decisions at the limit and one over,
  * the Delivered-To loop scan, and the CRLF to LF copy with a CR at a
  * 64 KiB read boundary.
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -446,6 +450,151 @@ START_TEST(test_size_calc)
 }
 END_TEST
 
+/* Values at the largest a line may carry, one over, and their sums. */
+START_TEST(test_size_parse_limits)
+{
+	uint64_t	q, b, c;
+	char		*t;
+
+	/* INT64_MAX / 4 = 2305843009213693951. */
+	t = "2305843009213693951S\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), 0);
+	ck_assert_uint_eq(q, 2305843009213693951ULL);
+	t = "2305843009213693952S\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	t = "1S\n2305843009213693951 1\n-2305843009213693951 -1\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), 0);
+	ck_assert_uint_eq(b, 0);
+	t = "1S\n2305843009213693952 1\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	t = "1S\n-2305843009213693952 1\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	/* Four at the maximum fit in the sum, a fifth overflows it. */
+	t = "1S\n2305843009213693951 1\n2305843009213693951 1\n"
+	    "2305843009213693951 1\n2305843009213693951 1\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), 0);
+	ck_assert_uint_eq(b, 9223372036854775804ULL);
+	ck_assert_uint_eq(c, 4);
+	t = xasprintf("%s2305843009213693951 1\n", t);
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	free(t);
+	/* No quota part, an empty part, a NUL, CR line ends, a sign. */
+	t = "10C\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), 0);
+	ck_assert_uint_eq(q, 0);
+	t = "10S,\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	ck_assert_int_eq(maildir_size_parse("10S\n1\0 1\n", 9, &q, &b, &c),
+	    -1);
+	t = "10S\r\n1 1\r\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	t = "10S\n+1 1\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+	t = "10S\n-\n";
+	ck_assert_int_eq(maildir_size_parse(t, strlen(t), &q, &b, &c), -1);
+}
+END_TEST
+
+START_TEST(test_size_peek)
+{
+	char		*root = tmp_root(), *md, *p, *other, *link;
+	char		 big[MAILDIR_SIZE_FILE_MAX + 1];
+	const char	*e;
+	uint64_t	 q = 99, b = 99;
+	bool		 used;
+
+	md = xasprintf("%s/example.test/alice/Maildir", root);
+	/* No Maildir yet, then no maildirsize: nothing to tell. */
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), 0);
+	ck_assert_int_eq(maildir_prepare(root, md, "", &used, &e), 0);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), 0);
+	p = xasprintf("%s/maildirsize", md);
+	write_file(p, "1000S\n600 2\n300 1\n", 18);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), 1);
+	ck_assert_uint_eq(q, 1000);
+	ck_assert_uint_eq(b, 900);
+	/* Unparsable, or one byte over the limit: nothing to tell. */
+	write_file(p, "garbage\n", 8);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), 0);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "6000S\n1 1\n", 10);
+	memcpy(big + MAILDIR_SIZE_FILE_MAX - 4, "9 1\n", 4);
+	write_file(p, big, MAILDIR_SIZE_FILE_MAX);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), 1);
+	ck_assert_uint_eq(b, 10);
+	big[MAILDIR_SIZE_FILE_MAX - 4] = ' ';
+	memcpy(big + MAILDIR_SIZE_FILE_MAX - 3, "9 1\n", 4);
+	write_file(p, big, MAILDIR_SIZE_FILE_MAX + 1);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), 0);
+	/* Nothing was rewritten. */
+	ck_assert_int_eq(access(p, F_OK), 0);
+	ck_assert_int_eq(unlink(p), 0);
+
+	/* A path outside root, or through a symbolic link: an error. */
+	ck_assert_int_eq(maildir_size_peek(root, "/etc", &q, &b, &e), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	other = xasprintf("%s/elsewhere", root);
+	ck_assert_int_eq(mkdir(other, 0700), 0);
+	write_file(p, "1000S\n1000 1\n", 14);
+	link = xasprintf("%s/example.test/bob", root);
+	ck_assert_int_eq(symlink("alice", link), 0);
+	free(md);
+	md = xasprintf("%s/example.test/bob/Maildir", root);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), -1);
+	/* Linux says ENOTDIR for a link opened with O_DIRECTORY. */
+	ck_assert(errno == ELOOP || errno == ENOTDIR);
+	/* maildirsize itself a link: an error, not its target. */
+	free(md);
+	md = xasprintf("%s/example.test/alice/Maildir", root);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+	ck_assert_int_eq(maildir_size_peek(root, md, &q, &b, &e), -1);
+	ck_assert_int_eq(errno, ELOOP);
+
+	free(p);
+	free(link);
+	free(other);
+	free(md);
+	rm_rf(root);
+	free(root);
+}
+END_TEST
+
+/* An append that fails (here: past RLIMIT_FSIZE) removes maildirsize. */
+START_TEST(test_size_add_fails)
+{
+	struct rlimit	 old, lim;
+	char		*root = tmp_root(), *md, *p;
+	const char	*e;
+	uint64_t	 b;
+	bool		 used;
+
+	md = xasprintf("%s/Maildir", root);
+	ck_assert_int_eq(maildir_prepare(root, md, "", &used, &e), 0);
+	ck_assert_int_eq(maildir_size_get(md, 5000, "u1", &b, &e), 0);
+	p = xasprintf("%s/maildirsize", md);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	ck_assert_ptr_ne(signal(SIGXFSZ, SIG_IGN), SIG_ERR);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 8;	/* "5000S\n0 0\n" is 11 bytes */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(maildir_size_add(md, 77, &e), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	ck_assert_ptr_nonnull(strstr(e, "removed it"));
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	/* The next delivery with a quota recalculates it. */
+	ck_assert_int_eq(maildir_size_get(md, 5000, "u2", &b, &e), 0);
+	ck_assert_uint_eq(b, 0);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	free(p);
+	free(md);
+	rm_rf(root);
+	free(root);
+}
+END_TEST
+
 /* ---- the message ---------------------------------------------------- */
 
 START_TEST(test_delivered_to)
@@ -652,6 +801,9 @@ maildir_suite(void)
 	tcase_add_test(tc, test_size_parse);
 	tcase_add_test(tc, test_quota_allows);
 	tcase_add_test(tc, test_size_calc);
+	tcase_add_test(tc, test_size_parse_limits);
+	tcase_add_test(tc, test_size_peek);
+	tcase_add_test(tc, test_size_add_fails);
 	tcase_add_test(tc, test_delivered_to);
 	tcase_add_test(tc, test_read_header);
 	tcase_add_test(tc, test_lf_convert);
