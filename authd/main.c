@@ -18,6 +18,10 @@
  * success issues a one-time token (token.c) that a mail process redeems
  * on the userdb socket.  Passwords are wiped as soon as they are checked
  * and never logged.
+ *
+ * USER lookups for the delivery path also answer for Unix accounts of
+ * system_account_domains (resolve_account(): getpwnam, never uid or gid
+ * 0) with their uid and gid; those accounts cannot log in here.
  */
 #include "config.h"
 
@@ -461,6 +465,43 @@ authd_user_fields(struct ipc_msg *m, const struct userdb_user *u)
 	free(maildir);
 }
 
+/*
+ * Not in the users table: a Unix account of system_account_domains
+ * (resolve.h) answers with its Maildir, no quota, and the uid and gid the
+ * delivery agent writes with; anything else is "notfound".  Returns 0
+ * with the fields added, or -1 (*error_r; nothing added).
+ */
+static int
+authd_account_fields(struct ipc_msg *m, const char *user,
+    const char **error_r)
+{
+	struct resolve_account acct;
+	const char	*why;
+
+	switch (resolve_account(user, &acct, &why, error_r)) {
+	case 1:
+		ipc_add_str(m, "result", "ok");
+		ipc_add_str(m, "user", user);
+		ipc_add_str(m, "maildir", acct.maildir);
+		ipc_add_u64(m, "quota", 0);
+		ipc_add_u64(m, "uid", acct.uid);
+		ipc_add_u64(m, "gid", acct.gid);
+		log_debug("user lookup <%s>: Unix account %s, uid=%lu, "
+		    "gid=%lu", log_safe(user), acct.name,
+		    (unsigned long)acct.uid, (unsigned long)acct.gid);
+		resolve_account_deinit(&acct);
+		return 0;
+	case 0:
+		if (why != NULL)
+			log_info("user lookup <%s>: %s", log_safe(user), why);
+		ipc_add_str(m, "result", "notfound");
+		ipc_add_str(m, "user", user);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 static int
 authd_token_redeem(struct authd_client *c, struct ipc_msg *m)
 {
@@ -528,7 +569,10 @@ authd_user_lookup(struct authd_client *c, struct ipc_msg *m)
 		userdb_user_deinit(&u);
 		break;
 	case 0:
-		ipc_add_str(r, "result", "notfound");
+		if (authd_account_fields(r, user, &error) != -1)
+			break;
+		log_error("user lookup <%s>: %s", log_safe(user), error);
+		ipc_add_str(r, "result", "tempfail");
 		ipc_add_str(r, "user", user);
 		break;
 	default:

@@ -45,6 +45,16 @@
  * logins only, so a suspended account does not bounce its correspondents'
  * mail; removing the user is how mail is refused.
  *
+ * Unix accounts (system_account_domains, as Postfix's local(8) delivers
+ * to the accounts of mydestination): such a domain is local, and after
+ * the alias tables and the users table found nothing for a local part,
+ * getpwnam() decides.  Only names that look like account names are
+ * asked for (resolve.h), so that no address becomes an odd query to an
+ * NSS backend.  uid 0 and gid 0 are refused (logged): the delivery agent
+ * would never write as root, and mail for root must be aliased, as
+ * Postfix's documentation asks too.  A failed getpwnam() (not "no such
+ * user") answers RESOLVE_TEMPFAIL.
+ *
  * Tables: the users table and every alias_maps table are opened at start;
  * one that cannot be opened is retried at each lookup, which answers
  * RESOLVE_TEMPFAIL meanwhile (so mail is deferred, not rejected), and the
@@ -65,6 +75,7 @@
 #include "conf.h"
 #include "error.h"
 #include "log.h"
+#include "priv.h"
 #include "str.h"
 #include "table.h"
 #include "userdb.h"
@@ -254,6 +265,20 @@ resolve_domain_eq(const char *a, const char *b)
 }
 
 bool
+resolve_domain_is_system(const char *domain)
+{
+	size_t	 i;
+
+	if (resolve_domain_len(domain) == 0)
+		return false;
+	for (i = 0; cfg->system_account_domains != NULL &&
+	    cfg->system_account_domains[i] != NULL; i++)
+		if (resolve_domain_eq(domain, cfg->system_account_domains[i]))
+			return true;
+	return false;
+}
+
+bool
 resolve_domain_is_local(const char *domain)
 {
 	size_t	 i;
@@ -263,7 +288,7 @@ resolve_domain_is_local(const char *domain)
 	for (i = 0; cfg->mydomains != NULL && cfg->mydomains[i] != NULL; i++)
 		if (resolve_domain_eq(domain, cfg->mydomains[i]))
 			return true;
-	return false;
+	return resolve_domain_is_system(domain);
 }
 
 /* True when domain is in relay_domains (".parent" entries: subdomains). */
@@ -517,6 +542,24 @@ resolve_expand_value(struct resolve_ctx *ctx, const char *value,
 	return any;
 }
 
+/* key as a Unix account: 1 a mailbox owner, 0 not, -1 stop. */
+static int
+resolve_try_account(struct resolve_ctx *ctx, const char *key)
+{
+	struct resolve_account acct;
+	const char	*why;
+	int		 ret;
+
+	ret = resolve_account(key, &acct, &why, &ctx->tempfail);
+	if (ret == 1)
+		resolve_account_deinit(&acct);
+	else if (ret == 0 && why != NULL) {
+		log_info("resolve: <%s>: %s", log_safe(key), why);
+		resolve_note(ctx, "%s: %s", log_safe(key), why);
+	}
+	return ret;
+}
+
 /*
  * Looks key up as an alias (expanded at depth + 1) and then as a user.
  * Returns 1 reached someone, 0 nothing matched or reached, -1 stop;
@@ -544,8 +587,10 @@ resolve_try(struct resolve_ctx *ctx, const char *key, const char *domain,
 	    &ctx->tempfail)) == -1)
 		return -1;
 	free(value);
-	if (ret == 0)
-		return 0;
+	if (ret == 0 && resolve_domain_is_system(domain))
+		ret = resolve_try_account(ctx, key);
+	if (ret <= 0)
+		return ret;
 	*matched_r = true;
 	return resolve_add_result(ctx, &ctx->deliver, key);
 }
@@ -864,4 +909,79 @@ resolve_maildir(const struct userdb_user *u)
 	path = buf_steal(&b);
 	buf_deinit(&b);
 	return path;
+}
+
+/* Unix accounts -------------------------------------------------------- */
+
+/* A name resolve.h lets reach getpwnam(). */
+static bool
+resolve_account_name_valid(const char *name, size_t len)
+{
+	size_t	 i;
+	char	 ch;
+
+	if (len == 0 || len > RESOLVE_ACCOUNT_NAME_MAX || name[0] == '.' ||
+	    name[0] == '-')
+		return false;
+	for (i = 0; i < len; i++) {
+		ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+int
+resolve_account(const char *address, struct resolve_account *acct_r,
+    const char **why_r, const char **error_r)
+{
+	struct priv_account pa;
+	const char	*at;
+	char		*name;
+	size_t		 len;
+	int		 ret;
+
+	memset(acct_r, 0, sizeof(*acct_r));
+	*why_r = NULL;
+	if ((at = strrchr(address, '@')) == NULL ||
+	    !resolve_domain_is_system(at + 1) ||
+	    !resolve_account_name_valid(address, (size_t)(at - address)))
+		return 0;
+	name = xstrndup(address, (size_t)(at - address));
+	ret = priv_lookup_account(name, &pa, error_r);
+	if (ret != 1) {
+		free(name);
+		return ret;
+	}
+	if (pa.uid == 0 || pa.gid == 0)
+		*why_r = error_fmt("Unix account %s has %s 0: not a mailbox "
+		    "owner (alias it)", name, pa.uid == 0 ? "uid" : "gid");
+	else if (pa.home[0] != '/')
+		*why_r = error_fmt("Unix account %s has no absolute home "
+		    "folder: not a mailbox owner", name);
+	if (*why_r != NULL) {
+		priv_account_deinit(&pa);
+		free(name);
+		return 0;
+	}
+	acct_r->name = name;
+	acct_r->uid = pa.uid;
+	acct_r->gid = pa.gid;
+	/* Without trailing slashes: "/" gives "/Maildir", not "//Maildir". */
+	len = strlen(pa.home);
+	while (len > 0 && pa.home[len - 1] == '/')
+		len--;
+	acct_r->maildir = xasprintf("%.*s/%s", (int)len, pa.home,
+	    cfg->system_account_maildir);
+	priv_account_deinit(&pa);
+	return 1;
+}
+
+void
+resolve_account_deinit(struct resolve_account *acct)
+{
+	free(acct->name);
+	free(acct->maildir);
+	memset(acct, 0, sizeof(*acct));
 }

@@ -4,16 +4,20 @@
  * address one of ours, whom does it reach after aliases, catch-alls and
  * sub-addressing, and may this client send to it if it is not ours.
  *
- * Order for an address in a local domain (mydomains), after folding to
- * lower case: the alias tables (alias_maps) for the address; a user in
- * user_database; with recipient_delimiter, the same two for the address
- * without its extension; the catch-all "@domain" in the alias tables;
- * postmaster@ and abuse@ always exist (RFC 5321 4.5.1, RFC 2142).  Alias
+ * Order for an address in a local domain (mydomains, and
+ * system_account_domains), after folding to lower case: the alias tables
+ * (alias_maps) for the address; a user in user_database; in
+ * system_account_domains, a Unix account; with recipient_delimiter, the
+ * same for the address without its extension; the catch-all "@domain"
+ * in the alias tables; postmaster@ and abuse@ always exist (RFC 5321
+ * 4.5.1, RFC 2142).  Alias
  * targets are resolved again, up to authd_max_alias_depth levels, with
  * loops detected; remote targets are forwarded.
  */
 #ifndef POSTERN_AUTHD_RESOLVE_H
 #define POSTERN_AUTHD_RESOLVE_H
+
+#include <sys/types.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,6 +63,37 @@ int	resolve_user(struct resolve *r, const char *address,
 	    struct userdb_user *u, const char **error_r) ATTR_WUR;
 /* The Maildir folder of u: maildir=, else home/Maildir, else mail_directory/D/U/Maildir (caller frees). */
 char	*resolve_maildir(const struct userdb_user *u);
+/* mydomains or system_account_domains. */
 bool	resolve_domain_is_local(const char *domain);
+/* In system_account_domains (case and a trailing dot ignored). */
+bool	resolve_domain_is_system(const char *domain);
+
+/*
+ * A Unix account as a mailbox owner (system_account_domains): the local
+ * part of an address in one of those domains names it (getpwnam, after
+ * the alias tables and the users table had their say).  Only names of
+ * 1..RESOLVE_ACCOUNT_NAME_MAX lower-case letters, digits, ".", "_" and
+ * "-" not starting with "." or "-" are looked up.  An account with uid 0
+ * or gid 0, or without an absolute home folder, is no mailbox owner: mail
+ * for root must be aliased.
+ */
+#define RESOLVE_ACCOUNT_NAME_MAX	32
+
+struct resolve_account {
+	char	*name;		/* the account's name */
+	char	*maildir;	/* HOME/system_account_maildir */
+	uid_t	 uid;
+	gid_t	 gid;
+};
+
+/*
+ * Looks address up as a Unix account.  Returns 1 found (*acct_r, free
+ * with resolve_account_deinit), 0 not a mailbox owner (*why_r: a reason
+ * for the log when an account exists but is refused, else NULL), -1
+ * lookup failure (*error_r).
+ */
+int	resolve_account(const char *address, struct resolve_account *acct_r,
+	    const char **why_r, const char **error_r) ATTR_WUR;
+void	resolve_account_deinit(struct resolve_account *acct);
 
 #endif

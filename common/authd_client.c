@@ -861,6 +861,25 @@ authd_auth_reply(struct authd_request *r, struct ipc_msg *m)
 	free(r);
 }
 
+/*
+ * The optional uid and gid of a USER_RESULT: both, each 1 to 2^32 - 2
+ * (0 is root's, which never owns a mailbox; (uid_t)-1 is no id).
+ */
+static int
+authd_get_owner(struct ipc_msg *m, struct authd_user_reply *rep)
+{
+	uint64_t uid, gid;
+
+	if (ipc_get_u64(m, "uid", (uint64_t)UINT32_MAX - 1, &uid) == -1 ||
+	    ipc_get_u64(m, "gid", (uint64_t)UINT32_MAX - 1, &gid) == -1 ||
+	    uid == 0 || gid == 0)
+		return -1;
+	rep->has_owner = true;
+	rep->uid = (uid_t)uid;
+	rep->gid = (gid_t)gid;
+	return 0;
+}
+
 static void
 authd_user_result(struct authd_request *r, struct ipc_msg *m)
 {
@@ -879,6 +898,12 @@ authd_user_result(struct authd_request *r, struct ipc_msg *m)
 		    ipc_get_u64(m, "quota", UINT64_MAX, &rep.quota) == -1) {
 			authd_req_fail_now(r, "USER_RESULT ok without a valid "
 			    "user, maildir and quota");
+			return;
+		}
+		if ((ipc_has(m, "uid") || ipc_has(m, "gid")) &&
+		    authd_get_owner(m, &rep) == -1) {
+			authd_req_fail_now(r, "USER_RESULT with an invalid uid "
+			    "or gid");
 			return;
 		}
 		rep.status = AUTHD_OK;

@@ -37,6 +37,8 @@
 #ifndef POSTERN_AUTHD_CLIENT_H
 #define POSTERN_AUTHD_CLIENT_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +95,13 @@ struct authd_user_reply {
 	const char		*user;		/* OK */
 	const char		*maildir;	/* OK */
 	uint64_t		 quota;		/* OK; 0 = none */
+	/*
+	 * OK, for a Unix account of system_account_domains: the uid and gid
+	 * the mailbox is written with (never 0).  Else has_owner is false.
+	 */
+	bool			 has_owner;
+	uid_t			 uid;
+	gid_t			 gid;
 };
 
 typedef void authd_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx);

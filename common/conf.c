@@ -1173,6 +1173,14 @@ conf_check(struct conf_parser *p)
 	if (c->mail_owner[0] == '\0')
 		conf_error(p, conf_global_line(p, "mail_owner"),
 		    "\"mail_owner\" must not be empty");
+	/* Below the home folder, whatever the home: the agent checks too. */
+	if (c->system_account_maildir[0] == '\0' ||
+	    c->system_account_maildir[0] == '/' ||
+	    conf_path_has_dotdot(c->system_account_maildir))
+		conf_error(p, conf_global_line(p, "system_account_maildir"),
+		    "\"system_account_maildir\": \"%s\" is not a relative "
+		    "path without \"..\"",
+		    conf_show(c->system_account_maildir, shown));
 	for (i = 0; c->mynetworks != NULL && c->mynetworks[i] != NULL; i++) {
 		if (cidr_parse(c->mynetworks[i], &net, &error) == -1)
 			conf_error(p, conf_global_line(p, "mynetworks"),

@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	6
+#define IPC_PROTOCOL_VERSION	7
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -41,7 +41,10 @@ enum ipc_type {
 	IPC_TOKEN_REDEEM,	/* -> authd: token, service */
 	IPC_USER_LOOKUP,	/* -> authd: user */
 	IPC_USER_RESULT,	/* authd -> : result (ok|notfound|fail|tempfail),
-				   user, maildir, quota (bytes, 0 none) */
+				   user, maildir, quota (bytes, 0 none),
+				   [uid, gid: both or neither, a Unix
+				   account of system_account_domains that
+				   owns the mailbox; never 0] */
 
 	/* authd, both sockets (smtpd at RCPT, the queue manager) */
 	IPC_RCPT_LOOKUP,	/* -> authd: rcpt, client (IP), authenticated (0/1),
@@ -62,8 +65,10 @@ enum ipc_type {
 	IPC_DELIVER,		/* -> agent: id, sender, rcpt, user, maildir,
 				   quota (bytes, 0 none), folder ("" inbox),
 				   offset, length (of the message in the
-				   file), arrival (seconds); fd: the queue
-				   file, read-only */
+				   file), arrival (microseconds), [uid, gid: both
+				   or neither, write as this Unix account
+				   (from IPC_USER_RESULT), below its home];
+				   fd: the queue file, read-only */
 	IPC_DELIVER_RESULT,	/* agent -> : status (ok|defer|bounce), dsn
 				   ("2.0.0" ...), text (diagnostic) */
 	IPC_QUOTA_CHECK,	/* -> agent (smtpd at RCPT): user, maildir,

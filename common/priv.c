@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <sys/capability.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 
@@ -29,6 +30,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,12 +85,13 @@ priv_nss_not_found(int rc)
  * found (*buf_r holds the strings ent points into; the caller frees it),
  * 0 not found, -1 (*error_r).
  */
-typedef int priv_nss_get(const char *name, void *ent, char *buf, size_t size,
+typedef int priv_nss_get(const void *key, void *ent, char *buf, size_t size,
     bool *found_r);
 
 static int
-priv_nss_lookup(const char *what, const char *name, int size_name,
-    priv_nss_get *get, void *ent, char **buf_r, const char **error_r)
+priv_nss_lookup(const char *what, const char *name, const void *key,
+    int size_name, priv_nss_get *get, void *ent, char **buf_r,
+    const char **error_r)
 {
 	size_t	 size;
 	char	*buf = NULL;
@@ -98,7 +101,7 @@ priv_nss_lookup(const char *what, const char *name, int size_name,
 	size = priv_nss_buf_size(size_name);
 	for (;;) {
 		buf = xreallocarray(buf, size, 1);
-		rc = get(name, ent, buf, size, &found);
+		rc = get(key, ent, buf, size, &found);
 		if (rc == EINTR)
 			continue;
 		if (rc != ERANGE)
@@ -124,25 +127,37 @@ priv_nss_lookup(const char *what, const char *name, int size_name,
 }
 
 static int
-priv_getpwnam(const char *name, void *ent, char *buf, size_t size,
+priv_getpwnam(const void *key, void *ent, char *buf, size_t size,
     bool *found_r)
 {
 	struct passwd	*res = NULL;
 	int		 rc;
 
-	rc = getpwnam_r(name, ent, buf, size, &res);
+	rc = getpwnam_r(key, ent, buf, size, &res);
 	*found_r = res != NULL;
 	return rc;
 }
 
 static int
-priv_getgrnam(const char *name, void *ent, char *buf, size_t size,
+priv_getpwuid(const void *key, void *ent, char *buf, size_t size,
+    bool *found_r)
+{
+	struct passwd	*res = NULL;
+	int		 rc;
+
+	rc = getpwuid_r(*(const uid_t *)key, ent, buf, size, &res);
+	*found_r = res != NULL;
+	return rc;
+}
+
+static int
+priv_getgrnam(const void *key, void *ent, char *buf, size_t size,
     bool *found_r)
 {
 	struct group	*res = NULL;
 	int		 rc;
 
-	rc = getgrnam_r(name, ent, buf, size, &res);
+	rc = getgrnam_r(key, ent, buf, size, &res);
 	*found_r = res != NULL;
 	return rc;
 }
@@ -155,8 +170,8 @@ priv_lookup_user(const char *user, uid_t *uid_r, gid_t *gid_r,
 	char		*buf;
 	int		 r;
 
-	r = priv_nss_lookup("user", user, _SC_GETPW_R_SIZE_MAX, priv_getpwnam,
-	    &pw, &buf, error_r);
+	r = priv_nss_lookup("user", user, user, _SC_GETPW_R_SIZE_MAX,
+	    priv_getpwnam, &pw, &buf, error_r);
 	if (r == 1) {
 		*uid_r = pw.pw_uid;
 		*gid_r = pw.pw_gid;
@@ -172,13 +187,66 @@ priv_lookup_group(const char *group, gid_t *gid_r, const char **error_r)
 	char		*buf;
 	int		 r;
 
-	r = priv_nss_lookup("group", group, _SC_GETGR_R_SIZE_MAX,
+	r = priv_nss_lookup("group", group, group, _SC_GETGR_R_SIZE_MAX,
 	    priv_getgrnam, &gr, &buf, error_r);
 	if (r == 1) {
 		*gid_r = gr.gr_gid;
 		free(buf);
 	}
 	return r;
+}
+
+static void
+priv_account_fill(const struct passwd *pw, struct priv_account *acct_r)
+{
+	acct_r->uid = pw->pw_uid;
+	acct_r->gid = pw->pw_gid;
+	acct_r->home = xstrdup(pw->pw_dir != NULL ? pw->pw_dir : "");
+}
+
+int
+priv_lookup_account(const char *name, struct priv_account *acct_r,
+    const char **error_r)
+{
+	struct passwd	 pw;
+	char		*buf;
+	int		 r;
+
+	memset(acct_r, 0, sizeof(*acct_r));
+	r = priv_nss_lookup("user", name, name, _SC_GETPW_R_SIZE_MAX,
+	    priv_getpwnam, &pw, &buf, error_r);
+	if (r == 1) {
+		priv_account_fill(&pw, acct_r);
+		free(buf);
+	}
+	return r;
+}
+
+int
+priv_lookup_account_uid(uid_t uid, struct priv_account *acct_r,
+    const char **error_r)
+{
+	struct passwd	 pw;
+	char		*buf;
+	char		 shown[32];
+	int		 r;
+
+	memset(acct_r, 0, sizeof(*acct_r));
+	(void)snprintf(shown, sizeof(shown), "%lu", (unsigned long)uid);
+	r = priv_nss_lookup("uid", shown, &uid, _SC_GETPW_R_SIZE_MAX,
+	    priv_getpwuid, &pw, &buf, error_r);
+	if (r == 1) {
+		priv_account_fill(&pw, acct_r);
+		free(buf);
+	}
+	return r;
+}
+
+void
+priv_account_deinit(struct priv_account *acct)
+{
+	free(acct->home);
+	acct->home = NULL;
 }
 
 int
@@ -246,6 +314,80 @@ priv_cap_effective(cap_value_t c)
 		v = CAP_CLEAR;
 	(void)cap_free(caps);
 	return v == CAP_SET;
+}
+
+bool
+priv_caps_held(unsigned int caps)
+{
+	if ((caps & PRIV_CAP_SETUID) != 0 && !priv_cap_effective(CAP_SETUID))
+		return false;
+	if ((caps & PRIV_CAP_SETGID) != 0 && !priv_cap_effective(CAP_SETGID))
+		return false;
+	return true;
+}
+
+/* ---- file-system ids ------------------------------------------------ */
+
+/*
+ * glibc's setfsuid()/setfsgid() are plain system calls for the calling
+ * thread only: unlike setuid() and friends they do not go through the
+ * nptl "setxid" broadcast that changes every thread's credentials.  That
+ * is what lets one sync thread of the delivery agent write as a user
+ * while its neighbours write as others.  The kernel answers with the
+ * previous id whether the change worked or not, so the only way to know
+ * is to ask again: setfsuid(x) twice returns x the second time exactly
+ * when the first took.
+ */
+static bool
+priv_fsuid_to(uid_t uid)
+{
+	(void)setfsuid(uid);
+	return (uid_t)setfsuid(uid) == uid;
+}
+
+static bool
+priv_fsgid_to(gid_t gid)
+{
+	(void)setfsgid(gid);
+	return (gid_t)setfsgid(gid) == gid;
+}
+
+int
+priv_fsid_set(uid_t uid, gid_t gid, const char **error_r)
+{
+	/*
+	 * The group first: once the uid is the user's, a process without
+	 * CAP_SETGID could not change the group any more.  Supplementary
+	 * groups stay the process's (its service user's own group only, see
+	 * priv_drop): there is no per-thread setgroups in glibc, and the
+	 * files we create and open below the user's home are the user's own,
+	 * which the file-system uid and gid alone decide.
+	 */
+	if (!priv_fsgid_to(gid)) {
+		*error_r = error_fmt("setfsgid %lu refused",
+		    (unsigned long)gid);
+		priv_fsid_reset();
+		return -1;
+	}
+	if (!priv_fsuid_to(uid)) {
+		*error_r = error_fmt("setfsuid %lu refused",
+		    (unsigned long)uid);
+		priv_fsid_reset();
+		return -1;
+	}
+	return 0;
+}
+
+void
+priv_fsid_reset(void)
+{
+	uid_t	uid = geteuid();
+	gid_t	gid = getegid();
+
+	/* Back to one's own effective ids is always allowed. */
+	if (!priv_fsuid_to(uid) || !priv_fsgid_to(gid))
+		log_panic("cannot set the file-system ids back to %lu/%lu",
+		    (unsigned long)uid, (unsigned long)gid);
 }
 
 /* A capability's name for messages (an error_fmt() text). */

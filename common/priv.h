@@ -39,6 +39,45 @@ int	priv_parse_caps(char *const *names, unsigned int *caps_r,
 
 /* True when this process runs with root's effective uid. */
 bool	priv_is_root(void);
+/* True when every capability of caps (PRIV_CAP_*) is effective now. */
+bool	priv_caps_held(unsigned int caps);
+
+/*
+ * A Unix account (system_account_domains): its ids and home folder.
+ * Filled by priv_lookup_account*(); free with priv_account_deinit().
+ */
+struct priv_account {
+	uid_t	 uid;
+	gid_t	 gid;
+	char	*home;		/* pw_dir, allocated; "" when none */
+};
+
+/*
+ * getpwnam_r (name) and getpwuid_r (uid), thread-safe.  Return 1 found
+ * (*acct_r filled), 0 no such account, -1 lookup failure (*error_r);
+ * *acct_r is empty unless 1.
+ */
+int	priv_lookup_account(const char *name, struct priv_account *acct_r,
+	    const char **error_r) ATTR_WUR;
+int	priv_lookup_account_uid(uid_t uid, struct priv_account *acct_r,
+	    const char **error_r) ATTR_WUR;
+/* Frees acct's strings; safe to call again. */
+void	priv_account_deinit(struct priv_account *acct);
+
+/*
+ * Sets the calling thread's file-system ids (setfsgid(2), setfsuid(2):
+ * per thread, unlike setuid, which glibc applies to every thread) to
+ * uid/gid, and checks that they took (setfs*id answers with the old
+ * value whether it succeeded or not, so a second call reads it back).
+ * Setting ids other than the process's own needs CAP_SETUID/CAP_SETGID
+ * (the delivery agent's keep_caps).  Returns 0, or -1 with *error_r; on
+ * -1 the thread's file-system ids are its effective ids again (when that
+ * fails too it is a bug: log_panic).  priv_fsid_reset() goes back to the
+ * effective ids and panics when it cannot: a thread must never go on
+ * writing files as somebody else.
+ */
+int	priv_fsid_set(uid_t uid, gid_t gid, const char **error_r) ATTR_WUR;
+void	priv_fsid_reset(void);
 
 /*
  * Drops to t.  When the process is not root, only chdir/NO_NEW_PRIVS and

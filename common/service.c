@@ -508,6 +508,8 @@ service_main(const struct service_def *def, int argc, char *argv[])
 	if (service_priv_target(cfg, sv.conf, &target, chroot_buf,
 	    sizeof(chroot_buf), &error) == -1)
 		log_fatal("%s", error);
+	if (def->keep_caps != NULL)
+		target.keep_caps |= def->keep_caps();
 	if (!priv_is_root()) {
 		/* An ordinary user's run (tests, demo): keep our own ids. */
 		target.uid = getuid();

@@ -49,6 +49,13 @@ struct service_def {
 	const char	*name;		/* program name for logs ("smtpd") */
 	/* Before the privilege drop: load keys, open files. 0 or -1. */
 	int		(*pre_jail)(struct service *sv, const char **error_r);
+	/*
+	 * Optional: capabilities (PRIV_CAP_*) the service keeps after the
+	 * drop besides SERVICE.keep_caps, decided from cfg (the delivery
+	 * agent: CAP_SETUID/CAP_SETGID when system_account_domains is set).
+	 * Only a process started as root has any to keep.
+	 */
+	unsigned int	(*keep_caps)(void);
 	/* After the drop, before the first accept. 0 or -1. */
 	int		(*post_jail)(struct service *sv, const char **error_r);
 	/*

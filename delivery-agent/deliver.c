@@ -13,6 +13,15 @@
  * Any failure before the rename removes the tmp/ file; the one failure
  * after it (the fsync of new/) leaves a complete message, and the defer
  * it answers may deliver the message twice, which DESIGN.md accepts.
+ *
+ * A mailbox owned by a Unix account (system_account_domains, uid and gid
+ * in the request) is written as that account, the way Postfix's local(8)
+ * writes a user's mailbox with the user's rights: the request's ids are
+ * not trusted further than authd vouched for them, so uid 0 and gid 0
+ * are refused, the account is looked up again and the maildir must lie
+ * below its home.  The sync thread then takes the account's file-system
+ * ids (setfsuid/setfsgid, per thread; priv.h) for everything it creates,
+ * opens and renames, and gives them back before it takes the next job.
  */
 #include "config.h"
 
@@ -31,6 +40,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/ipc.h"
+#include "common/priv.h"
 #include "common/qfile.h"
 #include "common/str.h"
 #include "common/xmalloc.h"
@@ -101,12 +111,20 @@ deliver_get_addr(struct ipc_msg *m, const char *key, bool empty_ok,
 	return 0;
 }
 
+/* A uid or gid: present, 0 to 2^32 - 2 ((uid_t)-1 is no id). */
+static int
+deliver_get_id(struct ipc_msg *m, const char *key, uint64_t *id_r)
+{
+	return ipc_get_u64(m, key, (uint64_t)UINT32_MAX - 1, id_r);
+}
+
 int
 deliver_request_parse(struct ipc_msg *m, struct deliver_request *rq_r,
     const char **error_r)
 {
 	struct deliver_request rq;
 	const char	*s;
+	uint64_t	 id;
 
 	memset(&rq, 0, sizeof(rq));
 	rq.fd = -1;
@@ -158,6 +176,20 @@ deliver_request_parse(struct ipc_msg *m, struct deliver_request *rq_r,
 	if (ipc_get_u64(m, "arrival", (uint64_t)INT64_MAX, &rq.arrival) == -1) {
 		*error_r = "missing or invalid arrival";
 		goto fail;
+	}
+	/* Both or neither; 0 passes here and is refused by deliver_run. */
+	if (ipc_has(m, "uid") || ipc_has(m, "gid")) {
+		if (deliver_get_id(m, "uid", &id) == -1) {
+			*error_r = "invalid uid";
+			goto fail;
+		}
+		rq.uid = (uid_t)id;
+		if (deliver_get_id(m, "gid", &id) == -1) {
+			*error_r = "invalid gid";
+			goto fail;
+		}
+		rq.gid = (gid_t)id;
+		rq.has_owner = true;
 	}
 	if (m->fd == -1) {
 		*error_r = "no queue file descriptor";
@@ -347,8 +379,9 @@ deliver_write(const struct deliver_request *rq, int fd, uint64_t *size_r,
 	return 0;
 }
 
-void
-deliver_run(const struct deliver_request *rq, struct deliver_result *res)
+/* The delivery proper, with the ids and root that deliver_run chose. */
+static void
+deliver_maildir(const struct deliver_request *rq, struct deliver_result *res)
 {
 	struct stat	 st;
 	const char	*error;
@@ -358,8 +391,6 @@ deliver_run(const struct deliver_request *rq, struct deliver_result *res)
 	size_t		 hdr_len;
 	unsigned int	 try;
 	int		 fd = -1, saved;
-
-	memset(res, 0, sizeof(*res));
 
 	if (maildir_path_check(rq->root, rq->maildir, &error) == -1) {
 		deliver_result(res, DELIVER_BOUNCE, "5.3.5", "bad mailbox path",
@@ -462,4 +493,81 @@ out:
 	free(dir);
 	free(tmp);
 	free(final);
+}
+
+/*
+ * A mailbox of a Unix account: the checks of deliver.h, then the delivery
+ * below the account's home with its file-system ids.
+ */
+static void
+deliver_as_owner(const struct deliver_request *rq, struct deliver_result *res)
+{
+	struct deliver_request sub;
+	struct priv_account acct;
+	const char	*error;
+	bool		 own, switched = false;
+	int		 r;
+
+	if (rq->uid == 0 || rq->gid == 0) {
+		deliver_result(res, DELIVER_BOUNCE, "5.7.1",
+		    "delivery as root refused", error_fmt("uid %lu, gid %lu in "
+		    "the request", (unsigned long)rq->uid,
+		    (unsigned long)rq->gid));
+		return;
+	}
+	own = rq->uid == geteuid() && rq->gid == getegid();
+	if (!own && !rq->can_switch) {
+		deliver_result(res, DELIVER_DEFER, "4.3.0",
+		    "cannot deliver as a Unix account", error_fmt("uid %lu, "
+		    "gid %lu: the delivery agent lacks CAP_SETUID/CAP_SETGID "
+		    "(system accounts need a delivery agent started as root)",
+		    (unsigned long)rq->uid, (unsigned long)rq->gid));
+		return;
+	}
+	/* The home folder is the account's own, not the request's word. */
+	if ((r = priv_lookup_account_uid(rq->uid, &acct, &error)) == -1) {
+		deliver_result(res, DELIVER_DEFER, "4.3.0",
+		    "account lookup failed", error);
+		return;
+	}
+	if (r == 0) {
+		deliver_result(res, DELIVER_BOUNCE, "5.1.1", "mailbox unknown",
+		    error_fmt("no Unix account with uid %lu",
+		    (unsigned long)rq->uid));
+		return;
+	}
+	if (acct.gid != rq->gid || acct.home[0] != '/') {
+		deliver_result(res, DELIVER_DEFER, "4.3.0",
+		    "account changed", error_fmt("uid %lu: gid %lu, home \"%s\" "
+		    "now, gid %lu in the request", (unsigned long)rq->uid,
+		    (unsigned long)acct.gid, acct.home,
+		    (unsigned long)rq->gid));
+		priv_account_deinit(&acct);
+		return;
+	}
+	sub = *rq;			/* shares the strings and fd */
+	sub.root = acct.home;
+	if (!own) {
+		if (priv_fsid_set(rq->uid, rq->gid, &error) == -1) {
+			deliver_result(res, DELIVER_DEFER, "4.3.0",
+			    "cannot deliver as a Unix account", error);
+			priv_account_deinit(&acct);
+			return;
+		}
+		switched = true;
+	}
+	deliver_maildir(&sub, res);
+	if (switched)
+		priv_fsid_reset();	/* panics rather than go on as uid */
+	priv_account_deinit(&acct);
+}
+
+void
+deliver_run(const struct deliver_request *rq, struct deliver_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (rq->has_owner)
+		deliver_as_owner(rq, res);
+	else
+		deliver_maildir(rq, res);
 }

@@ -9,6 +9,8 @@
 #ifndef POSTERN_DELIVER_DELIVER_H
 #define POSTERN_DELIVER_DELIVER_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,11 +40,20 @@ struct deliver_request {
 	uint64_t	 quota;		/* bytes, 0 for none */
 	uint64_t	 offset;
 	uint64_t	 length;
-	uint64_t	 arrival;	/* seconds since the epoch */
+	uint64_t	 arrival;	/* microseconds since the epoch */
 	int		 fd;		/* the queue file, read-only */
+	/*
+	 * A Unix account owns the mailbox (system_account_domains): the
+	 * file is written with these file-system ids, and maildir must be
+	 * below the home folder of uid's account, not below root.
+	 */
+	bool		 has_owner;
+	uid_t		 uid;
+	gid_t		 gid;
 
 	/* Set by the caller before deliver_run(); not owned. */
 	const char	*root;		/* mail_directory */
+	bool		 can_switch;	/* CAP_SETUID and CAP_SETGID held */
 	const char	*host;		/* made safe by maildir_host_name() */
 	bool		 use_folders;	/* delivery_subaddress_folders */
 	bool		 quota_bounce;	/* delivery_quota_bounce */
@@ -75,6 +86,14 @@ void	deliver_request_deinit(struct deliver_request *rq);
  * Delivers rq: path check, Maildir creation, loop check, quota, the file
  * in tmp/ then new/ (file_commit), maildirsize.  Thread-safe; never
  * logs.  Fills *res_r.
+ *
+ * With an owner (has_owner): uid 0 or gid 0 bounce (5.7.1: authd never
+ * names root, so only a broken queue manager sends it); the account of
+ * uid is looked up again (getpwuid_r: gone, 5.1.1; another gid, 4.3.0)
+ * and maildir must be below its home; without can_switch, ids other
+ * than the process's own defer (4.3.0).  Then the calling thread's
+ * file-system ids become uid/gid for the whole delivery and are set back
+ * and checked afterwards (priv_fsid_set, priv_fsid_reset).
  */
 void	deliver_run(const struct deliver_request *rq,
 	    struct deliver_result *res_r);

@@ -20,6 +20,13 @@
  * few threads: a check never waits behind the fsyncs of hundreds of
  * deliveries, and smtpd, which gives up after smtpd_quota_check_timeout
  * and accepts the recipient, gets its answer in time.
+ *
+ * With system_account_domains set, mailboxes may belong to Unix
+ * accounts (uid and gid in IPC_DELIVER).  Started as root, the agent
+ * then keeps CAP_SETUID and CAP_SETGID (and nothing else) through the
+ * privilege drop, so that a sync thread can take an account's
+ * file-system ids for one delivery (deliver.h); without that feature it
+ * keeps no capability at all.
  */
 #include "config.h"
 
@@ -41,6 +48,7 @@
 #include "common/error.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/priv.h"
 #include "common/service.h"
 #include "common/str.h"
 #include "common/workq.h"
@@ -99,6 +107,7 @@ struct agent {
 	struct workq		*quotaq;	/* quota checks */
 	char			 host[AGENT_HOST_SIZE];
 	uint64_t		 counter;	/* unique file names */
+	bool			 can_switch;	/* CAP_SETUID/CAP_SETGID held */
 	bool			 stopping;
 	TAILQ_HEAD(, agent_client) clients;
 };
@@ -139,17 +148,17 @@ agent_reject(struct agent_client *c, const struct ipc_msg *req,
 	agent_send(c, &m);
 }
 
-/* Seconds from arrival until now. */
+/* Seconds from arrival (microseconds) until now. */
 static double
 agent_delay(uint64_t arrival)
 {
 	struct timeval	tv;
-	double		now;
+	uint64_t	now;
 
 	if (gettimeofday(&tv, NULL) == -1)
 		return 0.0;
-	now = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-	return now > (double)arrival ? now - (double)arrival : 0.0;
+	now = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+	return now > arrival ? (double)(now - arrival) / 1e6 : 0.0;
 }
 
 /* ---- deliveries ----------------------------------------------------- */
@@ -238,6 +247,16 @@ agent_deliver(struct agent_client *c, struct ipc_msg *m)
 	j->rq.quota_bounce = cfg->delivery_quota_bounce;
 	j->rq.pid = (uint64_t)getpid();
 	j->rq.counter = a->counter++;
+	j->rq.can_switch = a->can_switch;
+	if (j->rq.has_owner)
+		log_q(LOG_DEBUG, j->rq.id, "to=<%s>, maildir=%s, uid=%lu, "
+		    "gid=%lu%s", log_safe(j->rq.user), log_safe(j->rq.maildir),
+		    (unsigned long)j->rq.uid, (unsigned long)j->rq.gid,
+		    a->can_switch ? "" : " (cannot switch ids)");
+	else
+		log_q(LOG_DEBUG, j->rq.id, "to=<%s>, maildir=%s, uid=%lu "
+		    "(own)", log_safe(j->rq.user), log_safe(j->rq.maildir),
+		    (unsigned long)geteuid());
 	TAILQ_INSERT_TAIL(&c->jobs, j, entry);
 	c->pending++;
 	workq_submit(a->q, agent_job_work, agent_job_done, j);
@@ -496,9 +515,24 @@ agent_post_jail(struct service *sv, const char **error_r)
 		free(a);
 		return -1;
 	}
+	a->can_switch = priv_caps_held(PRIV_CAP_SETUID | PRIV_CAP_SETGID);
 	service_set_ctx(sv, a);
-	log_info("started; mailboxes below %s", cfg->mail_directory);
+	log_info("started; mailboxes below %s%s", cfg->mail_directory,
+	    cfg->system_account_domains == NULL ||
+	    cfg->system_account_domains[0] == NULL ? "" : a->can_switch ?
+	    " and in Unix accounts' homes" : " and in Unix accounts' homes "
+	    "(only the agent's own: not started as root)");
 	return 0;
+}
+
+/* CAP_SETUID and CAP_SETGID only when Unix accounts own mailboxes. */
+static unsigned int
+agent_keep_caps(void)
+{
+	if (cfg->system_account_domains == NULL ||
+	    cfg->system_account_domains[0] == NULL)
+		return 0;
+	return PRIV_CAP_SETUID | PRIV_CAP_SETGID;
 }
 
 static void
@@ -547,6 +581,7 @@ main(int argc, char *argv[])
 	static const struct service_def def = {
 		.name		= "delivery-agent",
 		.pre_jail	= agent_pre_jail,	/* no chroot */
+		.keep_caps	= agent_keep_caps,	/* system accounts */
 		.post_jail	= agent_post_jail,	/* host name, sync threads */
 		.on_accept	= agent_accept,		/* a queue manager */
 		.on_stop	= agent_stop,

@@ -258,6 +258,10 @@ qmgr_agent_deliver(struct qmgr_agent *a, const struct qmgr_delivery *d,
 		ipc_add_u64(m, "offset", d->offset);
 		ipc_add_u64(m, "length", d->length);
 		ipc_add_u64(m, "arrival", d->arrival);
+		if (d->has_owner) {
+			ipc_add_u64(m, "uid", d->uid);
+			ipc_add_u64(m, "gid", d->gid);
+		}
 		rc = ipc_conn_send(a->conn, m, d->fd);
 		ipc_msg_free(&m);
 	}

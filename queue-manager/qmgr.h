@@ -25,6 +25,7 @@
 #ifndef POSTERN_QMGR_H
 #define POSTERN_QMGR_H
 
+#include <sys/types.h>
 #include <sys/queue.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -187,8 +188,11 @@ struct qmgr_delivery {
 	const char	*folder;
 	uint64_t	 offset;
 	uint64_t	 length;
-	uint64_t	 arrival;
+	uint64_t	 arrival;	/* microseconds */
 	int		 fd;
+	bool		 has_owner;	/* a Unix account: uid and gid */
+	uid_t		 uid;
+	gid_t		 gid;
 };
 struct qmgr_outcome {
 	enum qfile_status status;	/* DELIVERED, DEFERRED or FAILED */

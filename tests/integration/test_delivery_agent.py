@@ -116,7 +116,7 @@ def send_deliver(c, inst, msg, peer_id=1, user=ALICE, rcpt=None,
               ("maildir", str(maildir if maildir is not None
                               else maildir_of(inst, user))),
               ("quota", quota), ("folder", folder), ("offset", offset),
-              ("length", length), ("arrival", int(time.time()) - 2)]
+              ("length", length), ("arrival", int(time.time() * 1e6) - 2000000)]
     fields = [f for f in fields if f[0] not in drop]
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -836,6 +836,15 @@ START_TEST(test_conf_global_checks)
 	value_is("default_database_type = lmdb\n", "default_database_type",
 	    "lmdb");
 	fails("mail_owner =\n", "t.conf:1: \"mail_owner\" must not be empty");
+	fails("system_account_maildir =\n", "t.conf:1: "
+	    "\"system_account_maildir\": \"\" is not a relative path without "
+	    "\"..\"");
+	fails("system_account_maildir = /m\n", "t.conf:1: "
+	    "\"system_account_maildir\": \"/m\" is not a relative path "
+	    "without \"..\"");
+	fails("system_account_maildir = a/../b\n", "t.conf:1: "
+	    "\"system_account_maildir\": \"a/../b\" is not a relative "
+	    "path without \"..\"");
 	fails("master_backoff_min = 2m\n", "t.conf:1: \"master_backoff_min\" "
 	    "(120s) is more than \"master_backoff_max\" (60s)");
 }
@@ -992,6 +1001,8 @@ START_TEST(test_conf_round_trip)
 	    "mynetworks = 192.0.2.0/24\n"
 	    "relay_domains = .example.net\n"
 	    "mail_directory = /m\n"
+	    "system_account_domains = sys.example\n"
+	    "system_account_maildir = Mail/inbox\n"
 	    "authd_password_scheme = bcrypt\n"
 	    "authd_max_failures = 3\n"
 	    "authd_lockout_time = 1h\n"

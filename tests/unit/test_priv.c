@@ -8,6 +8,11 @@
  * (opened before the drop: the chroot has no /proc) and checks the ids,
  * the capability sets and NoNewPrivs.  The ordinary-user path runs
  * either way (as root after turning the child into nobody first).
+ * Account lookups (getpwnam_r/getpwuid_r with the home folder), and the
+ * per-thread file-system ids: as root, after a drop that kept
+ * CAP_SETUID/CAP_SETGID, one thread creates a file as another uid and gid
+ * while the main thread creates one as itself; without the capabilities
+ * another id is refused and one's own is not.
  * Root-only cases print SKIP when not root.
  */
 #include "config.h"
@@ -21,6 +26,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +109,44 @@ START_TEST(test_priv_parse_caps)
 	    "and setgid may be kept");
 	ck_assert_uint_eq(caps, 99);
 	ck_assert_int_eq(priv_parse_caps(bad2, &caps, &error), -1);
+}
+END_TEST
+
+START_TEST(test_priv_lookup_account)
+{
+	struct priv_account a;
+	const char *error = NULL;
+	char	*name;
+
+	ck_assert_int_eq(priv_lookup_account("root", &a, &error), 1);
+	ck_assert_uint_eq(a.uid, 0);
+	ck_assert_uint_eq(a.gid, 0);
+	ck_assert_str_eq(a.home, "/root");
+	priv_account_deinit(&a);
+	priv_account_deinit(&a);	/* again: harmless */
+	ck_assert_ptr_null(a.home);
+	ck_assert_int_eq(priv_lookup_account("nobody", &a, &error), 1);
+	ck_assert_uint_eq(a.uid, NOBODY);
+	ck_assert_uint_eq(a.gid, NOBODY);
+	priv_account_deinit(&a);
+	ck_assert_int_eq(priv_lookup_account("postern-no-such-user", &a,
+	    &error), 0);
+	ck_assert_ptr_null(a.home);
+	name = xmalloc(5000);
+	memset(name, 'x', 4999);
+	name[4999] = '\0';
+	ck_assert_int_eq(priv_lookup_account(name, &a, &error), 0);
+	free(name);
+
+	ck_assert_int_eq(priv_lookup_account_uid(0, &a, &error), 1);
+	ck_assert_uint_eq(a.gid, 0);
+	ck_assert_str_eq(a.home, "/root");
+	priv_account_deinit(&a);
+	ck_assert_int_eq(priv_lookup_account_uid(NOBODY, &a, &error), 1);
+	ck_assert_uint_eq(a.uid, NOBODY);
+	priv_account_deinit(&a);
+	ck_assert_int_eq(priv_lookup_account_uid(4242424, &a, &error), 0);
+	ck_assert_ptr_null(a.home);
 }
 END_TEST
 
@@ -514,6 +558,187 @@ START_TEST(test_priv_verify_after_drop)
 }
 END_TEST
 
+/* ---- file-system ids ------------------------------------------------ */
+
+#define FS_UID	4242
+#define FS_GID	4343
+
+struct fsid_case {
+	const char	*dir;		/* world-writable folder */
+	int		 to_thread[2];	/* main -> thread: "go" */
+	int		 to_main[2];	/* thread -> main: "switched" */
+	const char	*error;		/* the thread's */
+};
+
+/* Owner of a new file dir/name, created now; NULL or what went wrong. */
+static const char *
+fsid_create(const char *dir, const char *name, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	char	*path;
+	int	 fd;
+
+	path = xasprintf("%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	free(path);
+	if (fd == -1)
+		return error_fmt("create %s: %m", name);
+	if (fstat(fd, &st) == -1) {
+		(void)close(fd);
+		return error_fmt("fstat %s: %m", name);
+	}
+	(void)close(fd);
+	if (st.st_uid != uid || st.st_gid != gid)
+		return error_fmt("%s is owned by %lu:%lu, want %lu:%lu", name,
+		    (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+		    (unsigned long)uid, (unsigned long)gid);
+	return NULL;
+}
+
+static void *
+fsid_thread(void *arg)
+{
+	struct fsid_case *c = arg;
+	const char *error;
+	char	 ch;
+
+	if (priv_fsid_set(FS_UID, FS_GID, &error) == -1) {
+		c->error = error_fmt("priv_fsid_set: %s", error);
+		(void)!write(c->to_main[1], "x", 1);
+		return NULL;
+	}
+	(void)!write(c->to_main[1], "s", 1);
+	if (read(c->to_thread[0], &ch, 1) != 1)
+		c->error = "no go from the main thread";
+	else
+		c->error = fsid_create(c->dir, "thread", FS_UID, FS_GID);
+	priv_fsid_reset();
+	if (c->error == NULL)
+		c->error = fsid_create(c->dir, "thread-after", NOBODY, NOBODY);
+	return NULL;
+}
+
+/*
+ * After a drop to nobody that kept CAP_SETUID/CAP_SETGID: one thread
+ * writes as FS_UID:FS_GID while the main thread, at the same time, still
+ * writes as nobody; then the thread is nobody again.
+ */
+static const char *
+fsid_child(void *arg)
+{
+	struct fsid_case *c = arg;
+	struct priv_target t;
+	const char *error;
+	pthread_t th;
+	char	 ch;
+
+	memset(&t, 0, sizeof(t));
+	t.uid = NOBODY;
+	t.gid = NOBODY;
+	t.keep_caps = PRIV_CAP_SETUID | PRIV_CAP_SETGID;
+	priv_drop(&t);
+	if (!priv_caps_held(PRIV_CAP_SETUID | PRIV_CAP_SETGID))
+		return "the kept capabilities are not held";
+	if (pipe(c->to_thread) == -1 || pipe(c->to_main) == -1)
+		return error_fmt("pipe: %m");
+	if (pthread_create(&th, NULL, fsid_thread, c) != 0)
+		return "pthread_create failed";
+	if (read(c->to_main[0], &ch, 1) != 1)
+		return "no word from the thread";
+	error = ch == 's' ? fsid_create(c->dir, "main", NOBODY, NOBODY) : NULL;
+	(void)!write(c->to_thread[1], "g", 1);
+	(void)pthread_join(th, NULL);
+	if (error != NULL)
+		return error;
+	return c->error;
+}
+
+/* Without the capabilities another uid is refused, one's own is not. */
+static const char *
+fsid_nocaps_child(void *arg)
+{
+	struct fsid_case *c = arg;
+	struct priv_target t;
+	const char *error = NULL;
+
+	memset(&t, 0, sizeof(t));
+	t.uid = geteuid() == 0 ? NOBODY : geteuid();
+	t.gid = geteuid() == 0 ? NOBODY : getegid();
+	priv_drop(&t);
+	if (priv_caps_held(PRIV_CAP_SETUID) || priv_caps_held(PRIV_CAP_SETGID))
+		return "capabilities held after a drop that kept none";
+	if (!priv_caps_held(0))
+		return "priv_caps_held(0) is false";
+	if (priv_fsid_set(FS_UID, getegid(), &error) != -1)
+		return "setfsuid to another uid succeeded without CAP_SETUID";
+	if (strstr(error, "setfsuid 4242 refused") == NULL)
+		return error_fmt("error \"%s\"", error);
+	if (priv_fsid_set(geteuid(), FS_GID, &error) != -1)
+		return "setfsgid to another gid succeeded without CAP_SETGID";
+	if (strstr(error, "setfsgid 4343 refused") == NULL)
+		return error_fmt("error \"%s\"", error);
+	/* After a refusal the ids are the process's own again. */
+	if ((error = fsid_create(c->dir, "own", geteuid(), getegid())) != NULL)
+		return error;
+	if (priv_fsid_set(geteuid(), getegid(), &error) == -1)
+		return error_fmt("own ids refused: %s", error);
+	priv_fsid_reset();
+	return NULL;
+}
+
+static char *
+fsid_dir_new(void)
+{
+	char	*dir;
+
+	dir = xstrdup("/tmp/test_priv_fsid.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	return dir;
+}
+
+static void
+fsid_dir_free(char *dir)
+{
+	static const char *const names[] = {
+		"thread", "thread-after", "main", "own",
+	};
+	char	*path;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		path = xasprintf("%s/%s", dir, names[i]);
+		(void)unlink(path);
+		free(path);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+	free(dir);
+}
+
+START_TEST(test_priv_fsid_per_thread)
+{
+	struct fsid_case c;
+
+	if (skip_not_root("file-system ids with kept capabilities"))
+		return;
+	memset(&c, 0, sizeof(c));
+	c.dir = fsid_dir_new();
+	child_ok(fsid_child, &c);
+	fsid_dir_free((char *)c.dir);
+}
+END_TEST
+
+START_TEST(test_priv_fsid_without_caps)
+{
+	struct fsid_case c;
+
+	memset(&c, 0, sizeof(c));
+	c.dir = fsid_dir_new();
+	child_ok(fsid_nocaps_child, &c);
+	fsid_dir_free((char *)c.dir);
+}
+END_TEST
+
 static Suite *
 priv_suite(void)
 {
@@ -524,7 +749,13 @@ priv_suite(void)
 	tcase_add_test(tc, test_priv_lookup_user);
 	tcase_add_test(tc, test_priv_lookup_group);
 	tcase_add_test(tc, test_priv_parse_caps);
+	tcase_add_test(tc, test_priv_lookup_account);
 	tcase_add_test(tc, test_priv_is_root);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fsid");
+	tcase_add_test(tc, test_priv_fsid_per_thread);
+	tcase_add_test(tc, test_priv_fsid_without_caps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("drop");

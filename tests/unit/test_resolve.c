@@ -12,7 +12,8 @@
  * mynetworks IPv4, IPv6 and IPv4-mapped, relay_domains exact and
  * ".parent"), the "%", "!" and source-route tricks, a table missing at
  * start and created later, a table replaced while open, resolve_user()
- * and resolve_maildir().
+ * and resolve_maildir(), and Unix accounts of system_account_domains
+ * (resolve_account(): the machine's root, daemon and nobody).
  */
 #include "config.h"
 
@@ -682,6 +683,86 @@ START_TEST(test_resolve_user)
 }
 END_TEST
 
+/* system_account_domains: Unix accounts of the machine running the test. */
+START_TEST(test_system_accounts)
+{
+	struct resolve *r;
+	struct resolve_account acct;
+	const char	*why, *error = NULL;
+	char		*addr;
+
+	load_config("recipient_delimiter = +\n"
+	    "system_account_domains = Sys.Test.\n");
+	build_aliases("aliases2", "root@sys.test: alice@example.test\n"
+	    "mail@sys.test: nobody\n");
+	r = resolve_new();
+	ck_assert(resolve_domain_is_system("sys.test"));
+	ck_assert(resolve_domain_is_system("SYS.test."));
+	ck_assert(!resolve_domain_is_system("example.test"));
+	ck_assert(!resolve_domain_is_system(""));
+	ck_assert(resolve_domain_is_local("sys.test"));
+
+	/* After aliases and users; sub-addresses and case folded. */
+	expect_local(r, "nobody@sys.test", "nobody@sys.test", "");
+	expect_local(r, "NoBody+box@Sys.Test", "nobody@sys.test", "");
+	expect_local(r, "daemon@sys.test", "daemon@sys.test", "");
+	/* An alias decides first: mail for root must be aliased ... */
+	expect_local(r, "root@sys.test", "alice@example.test", "");
+	/* ... and a target without a domain is an account too. */
+	expect_local(r, "mail@sys.test", "nobody@sys.test", "");
+	/* Only in system_account_domains. */
+	expect_unknown(r, "nobody@example.test", NULL);
+	expect_unknown(r, "postern-no-such-user@sys.test", NULL);
+	/* Names getpwnam is never asked about. */
+	expect_unknown(r, "-nobody@sys.test", NULL);
+	expect_unknown(r, ".nobody@sys.test", NULL);
+	expect_unknown(r, "no/body@sys.test", NULL);
+	expect_unknown(r, "\"no body\"@sys.test", NULL);
+	/* RESOLVE_ACCOUNT_NAME_MAX and one over. */
+	addr = xasprintf("%0*d@sys.test", RESOLVE_ACCOUNT_NAME_MAX, 7);
+	ck_assert_int_eq(resolve_account(addr, &acct, &why, &error), 0);
+	free(addr);
+	addr = xasprintf("%0*d@sys.test", RESOLVE_ACCOUNT_NAME_MAX + 1, 7);
+	ck_assert_int_eq(resolve_account(addr, &acct, &why, &error), 0);
+	ck_assert_ptr_null(why);
+	free(addr);
+
+	ck_assert_int_eq(resolve_account("nobody@sys.test", &acct, &why,
+	    &error), 1);
+	ck_assert_str_eq(acct.name, "nobody");
+	ck_assert_uint_eq(acct.uid, 65534);
+	ck_assert_uint_eq(acct.gid, 65534);
+	ck_assert_str_eq(acct.maildir, "/nonexistent/Maildir");
+	resolve_account_deinit(&acct);
+	resolve_account_deinit(&acct);
+	ck_assert_int_eq(resolve_account("nobody@example.test", &acct, &why,
+	    &error), 0);
+	ck_assert_ptr_null(why);
+	ck_assert_int_eq(resolve_account("nobody", &acct, &why, &error), 0);
+	ck_assert_int_eq(resolve_account("root@sys.test", &acct, &why,
+	    &error), 0);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_str_eq(why, "Unix account root has uid 0: not a mailbox "
+	    "owner (alias it)");
+	ck_assert_ptr_null(acct.name);
+	resolve_free(&r);
+
+	/* Without the alias root is unknown, with a note for the log. */
+	build_aliases("aliases2", "other@sys.test: nobody\n");
+	load_config("system_account_domains = sys.test\n"
+	    "system_account_maildir = Mail/inbox\n");
+	r = resolve_new();
+	expect_unknown(r, "root@sys.test", "uid 0: not a mailbox owner");
+	/* No recipient_delimiter now: the whole local part is the name. */
+	expect_unknown(r, "nobody+x@sys.test", NULL);
+	ck_assert_int_eq(resolve_account("daemon@sys.test", &acct, &why,
+	    &error), 1);
+	ck_assert_str_eq(acct.maildir, "/usr/sbin/Mail/inbox");
+	resolve_account_deinit(&acct);
+	resolve_free(&r);
+}
+END_TEST
+
 START_TEST(test_maildir_paths)
 {
 	struct userdb_user u = {
@@ -724,6 +805,7 @@ resolve_suite(void)
 	tcase_add_test(tc, test_missing_table);
 	tcase_add_test(tc, test_table_replaced);
 	tcase_add_test(tc, test_resolve_user);
+	tcase_add_test(tc, test_system_accounts);
 	tcase_add_test(tc, test_maildir_paths);
 	suite_add_tcase(s, tc);
 	return s;
