@@ -29,6 +29,7 @@ import pytest
 
 import postern_harness as ph
 import postern_ipc as ipc
+from test_queue import build as queue_build, finish, start_instance, stop_instance  # noqa: F401
 from test_smtpd import HOST, USERS, postctl_in, smtp_ready  # noqa: F401
 
 ID_RX = r"[0-9A-F]{13}[0-9A-V]{5}"
@@ -42,72 +43,7 @@ REMOTE_REASON = ("(deferred: 4.3.0 remote delivery needs the transfer agent, "
 def build(root, top, extra=(), agent=True, start=True):
     """An instance with smtpd, authd, the queue manager and (unless agent
     is False) the delivery agent, users alice and bob of example.test."""
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    port = ph.free_port()
-    mail = root / "mail"
-    services = {
-        "smtpd": {"program": "postern-smtpd", "listen": f"smtp=127.0.0.1:{port}",
-                  "chroot": "no"},
-        "authd": {},
-        "queue-manager": {"program": "postern-queue-manager",
-                          "listen": "qmgr=private/qmgr", "chroot": "no",
-                          "process_limit": "1"},
-        "delivery-agent": {"program": "postern-delivery-agent",
-                           "listen": "local=private/local", "chroot": "no",
-                           "enable": "yes" if agent else "no"},
-    }
-    if not ph.is_root():
-        for s in services.values():
-            s["user"] = me
-    else:
-        services["delivery-agent"]["user"] = "nobody"
-    inst = ph.Instance(root, services=services, open_up_to=top)
-    mail.mkdir(exist_ok=True)
-    if ph.is_root():
-        os.chown(mail, pwd.getpwnam(inst.mail_owner).pw_uid, -1)
-    inst.extra = [
-        f"myhostname = {HOST}",
-        "mydomains = example.test",
-        "mynetworks = 127.0.0.1/32",
-        f"mail_directory = {mail}",
-        "authd_failure_delay = 0",
-        "smtpd_greet_pause = 0",
-        "queue_scan_interval = 2s",
-    ] + list(extra)
-    inst.write_config()
-    for address, password in USERS.items():
-        r = postctl_in(inst, "user", "add", "--stdin", address, stdin=password + "\n")
-        assert r.returncode == 0, r.stderr
-    inst.port = port
-    inst.mail = mail
-    if start:
-        start_instance(inst)
-    return inst
-
-
-def start_instance(inst):
-    inst.proc = None
-    inst.start(wait=False)
-    try:
-        ph.wait_for(lambda: smtp_ready(inst.port), ph.START_TIMEOUT, "smtpd")
-        ph.wait_for(lambda: (inst.spool / "private" / "qmgr").exists(),
-                    ph.START_TIMEOUT, "the queue manager's socket")
-    except BaseException:
-        inst.teardown()
-        raise
-
-
-def stop_instance(inst):
-    inst.stop()
-    inst.master_pid = None
-    inst.proc = None
-
-
-def finish(inst):
-    inst.teardown()
-    reports = inst.sanitizer_reports()
-    if reports:
-        pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+    return queue_build(root, top, extra=extra, agent=agent, start=start)
 
 
 def send(inst, sender, rcpts, body=b"Subject: test\r\n\r\nbody\r\n",

@@ -23,7 +23,12 @@ from test_smtpd import (HOST, USERS, Raw, client, postctl_in, service_user,  # n
                         smtp_ready)
 
 
-def build(root, top, extra=(), qmgr=True):
+def build(root, top, extra=(), qmgr=True, agent=True, start=True,
+          hostname=HOST, domain="example.test"):
+    """An instance with smtpd, authd, the queue manager and the delivery
+    agent (qmgr/agent False: configured but disabled), the USERS of
+    test_smtpd, the alias team@DOMAIN, started unless start is False.
+    test_postctl_queue and test_sendmail build theirs with it too."""
     me = pwd.getpwuid(os.geteuid()).pw_name
     port = ph.free_port()
     mail = root / "mail"
@@ -35,7 +40,8 @@ def build(root, top, extra=(), qmgr=True):
                           "listen": "qmgr=private/qmgr", "chroot": "no",
                           "process_limit": "1", "enable": "yes" if qmgr else "no"},
         "delivery-agent": {"program": "postern-delivery-agent",
-                           "listen": "local=private/local", "chroot": "no"},
+                           "listen": "local=private/local", "chroot": "no",
+                           "enable": "yes" if agent else "no"},
     }
     if not ph.is_root():
         for s in services.values():
@@ -47,10 +53,11 @@ def build(root, top, extra=(), qmgr=True):
     mail.mkdir(exist_ok=True)
     if ph.is_root():
         os.chown(mail, pwd.getpwnam(inst.mail_owner).pw_uid, -1)
-    (inst.etc / "aliases").write_text("team@example.test: alice@example.test, bob@example.test\n")
+    (inst.etc / "aliases").write_text(
+        f"team@{domain}: alice@{domain}, bob@{domain}\n")
     inst.extra = [
-        f"myhostname = {HOST}",
-        "mydomains = example.test",
+        f"myhostname = {hostname}",
+        f"mydomains = {domain}",
         "mynetworks = 127.0.0.1/32",
         "recipient_delimiter = +",
         f"mail_directory = {mail}",
@@ -65,17 +72,35 @@ def build(root, top, extra=(), qmgr=True):
     for address, password in USERS.items():
         r = postctl_in(inst, "user", "add", "--stdin", address, stdin=password + "\n")
         assert r.returncode == 0, r.stderr
-    inst.start(wait=False)
     inst.port = port
     inst.mail = mail
+    if start:
+        start_instance(inst)
+    return inst
+
+
+def start_instance(inst):
+    """Starts (again) and waits for smtpd, authd and the queue manager."""
+    inst.proc = None
+    inst.start(wait=False)
+    sockets = ["auth"] + (["qmgr"] if inst.services["queue-manager"].get("enable") == "yes" else [])
     try:
-        ph.wait_for(lambda: smtp_ready(port), ph.START_TIMEOUT, "smtpd")
-        ph.wait_for(lambda: (inst.spool / "private" / "auth").exists(),
-                    ph.START_TIMEOUT, "authd")
+        ph.wait_for(lambda: smtp_ready(inst.port), ph.START_TIMEOUT, "smtpd")
+        for name in sockets:
+            ph.wait_for(lambda: (inst.spool / "private" / name).exists(),
+                        ph.START_TIMEOUT, f"private/{name}")
     except BaseException:
         inst.teardown()
         raise
-    return inst
+
+
+def stop_instance(inst):
+    inst.stop()
+    inst.master_pid = None
+    inst.proc = None
+    if getattr(inst, "master_out", None) is not None:
+        inst.master_out.close()
+        inst.master_out = None
 
 
 def finish(inst):

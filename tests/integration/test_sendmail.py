@@ -25,7 +25,8 @@ import time
 import pytest
 
 import postern_harness as ph
-from test_smtpd import USERS, postctl_in, smtp_ready
+from test_queue import build as queue_build, finish, start_instance, stop_instance  # noqa: F401
+from test_smtpd import USERS, postctl_in, smtp_ready  # noqa: F401
 
 DOMAIN = "example.test"
 POSTDROP = ph.POSTDROP
@@ -35,50 +36,12 @@ EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_NOPERM = 64, 65, 66, 77
 
 
 def build(root, top, start=True):
-    """An instance with smtpd, authd, the queue manager and the delivery
-    agent; myhostname is the mail domain, so bare names are local."""
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    port = ph.free_port()
-    mail = root / "mail"
-    services = {
-        "smtpd": {"program": "postern-smtpd", "listen": f"smtp=127.0.0.1:{port}",
-                  "chroot": "no"},
-        "authd": {},
-        "queue-manager": {"program": "postern-queue-manager",
-                          "listen": "qmgr=private/qmgr", "chroot": "no",
-                          "process_limit": "1"},
-        "delivery-agent": {"program": "postern-delivery-agent",
-                           "listen": "local=private/local", "chroot": "no"},
-    }
-    if not ph.is_root():
-        for s in services.values():
-            s["user"] = me
-    else:
-        services["delivery-agent"]["user"] = "nobody"
-    inst = ph.Instance(root, services=services, open_up_to=top)
-    mail.mkdir(exist_ok=True)
-    if ph.is_root():
-        os.chown(mail, pwd.getpwnam(inst.mail_owner).pw_uid, -1)
-    (inst.etc / "aliases").write_text(f"team@{DOMAIN}: alice@{DOMAIN}, bob@{DOMAIN}\n")
-    inst.extra = [
-        f"myhostname = {DOMAIN}",
-        f"mydomains = {DOMAIN}",
-        "mynetworks = 127.0.0.1/32",
-        f"mail_directory = {mail}",
-        f"alias_maps = hash:{inst.etc}/aliases",
-        "authd_failure_delay = 0",
-        "smtpd_greet_pause = 0",
-        "queue_scan_interval = 2s",
-        f"smtpd_max_message_size = {MAX_SIZE}",
-        "smtpd_max_recipients = 20",
-    ]
-    inst.write_config()
-    r = postctl_in(inst, "map", "build", f"hash:{inst.etc}/aliases")
-    assert r.returncode == 0, r.stderr
-    for address, password in USERS.items():
-        r = postctl_in(inst, "user", "add", "--stdin", address, stdin=password + "\n")
-        assert r.returncode == 0, r.stderr
-    # sendmail, mailq and newaliases: postctl under those names.
+    """test_queue's instance; myhostname is the mail domain, so bare names
+    are local; sendmail, mailq and newaliases are postctl under those
+    names in bin/."""
+    inst = queue_build(root, top, start=False, hostname=DOMAIN, domain=DOMAIN,
+                       extra=[f"smtpd_max_message_size = {MAX_SIZE}",
+                              "smtpd_max_recipients = 20"])
     inst.bin = root / "bin"
     inst.bin.mkdir(exist_ok=True)
     inst.bin.chmod(0o755)
@@ -86,38 +49,9 @@ def build(root, top, start=True):
         p = inst.bin / name
         if not p.is_symlink():
             p.symlink_to(ph.POSTCTL)
-    inst.port = port
-    inst.mail = mail
     if start:
         start_instance(inst)
     return inst
-
-
-def start_instance(inst):
-    inst.proc = None
-    inst.start(wait=False)
-    try:
-        ph.wait_for(lambda: smtp_ready(inst.port), ph.START_TIMEOUT, "smtpd")
-        ph.wait_for(lambda: (inst.spool / "private" / "qmgr").exists(),
-                    ph.START_TIMEOUT, "the queue manager's socket")
-    except BaseException:
-        inst.teardown()
-        raise
-
-
-def stop_instance(inst):
-    inst.stop()
-    inst.master_pid = None
-    inst.proc = None
-    inst.master_out.close()
-    inst.master_out = None
-
-
-def finish(inst):
-    inst.teardown()
-    reports = inst.sanitizer_reports()
-    if reports:
-        pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
 
 
 def env_of(inst, **extra):
