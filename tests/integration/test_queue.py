@@ -38,11 +38,15 @@ def build(root, top, extra=(), qmgr=True, agent=True, start=True,
         "authd": {},
         "queue-manager": {"program": "postern-queue-manager",
                           "listen": "qmgr=private/qmgr", "chroot": "no",
-                          "process_limit": "1", "enable": "yes" if qmgr else "no"},
+                          "process_limit": "1"},
         "delivery-agent": {"program": "postern-delivery-agent",
-                           "listen": "local=private/local", "chroot": "no",
-                           "enable": "yes" if agent else "no"},
+                           "listen": "local=private/local", "chroot": "no"},
     }
+    # Only a disabled service names enable, so a test may still append
+    # "NAME.enable = no" to the file and reload.
+    for name, on in (("queue-manager", qmgr), ("delivery-agent", agent)):
+        if not on:
+            services[name]["enable"] = "no"
     if not ph.is_root():
         for s in services.values():
             s["user"] = me
@@ -83,7 +87,7 @@ def start_instance(inst):
     """Starts (again) and waits for smtpd, authd and the queue manager."""
     inst.proc = None
     inst.start(wait=False)
-    sockets = ["auth"] + (["qmgr"] if inst.services["queue-manager"].get("enable") == "yes" else [])
+    sockets = ["auth"] + (["qmgr"] if inst.services["queue-manager"].get("enable") != "no" else [])
     try:
         ph.wait_for(lambda: smtp_ready(inst.port), ph.START_TIMEOUT, "smtpd")
         for name in sockets:
