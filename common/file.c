@@ -16,6 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,25 +44,143 @@ file_unlink_quiet(const char *path)
 	errno = saved_errno;
 }
 
-int
-file_sync_dir(const char *dir, const char **error_r)
+static int
+file_sync_dir_now(const char *dir, bool *opened_r)
 {
 	int	fd, saved_errno;
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1) {
-		*error_r = error_fmt("open folder %s: %m", dir);
+	*opened_r = false;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	}
+	*opened_r = true;
 	if (fsync(fd) == -1) {
 		saved_errno = errno;
 		(void)close(fd);
 		errno = saved_errno;
-		*error_r = error_fmt("fsync folder %s: %m", dir);
 		return -1;
 	}
 	(void)close(fd);
 	return 0;
+}
+
+/*
+ * Group commit of folder fsyncs.  A folder fsync makes durable every
+ * change made in the folder before it began, so threads that changed the
+ * same folder (smtpd's commit threads renaming into incoming/, the
+ * delivery agent's into one new/) need not fsync it one after another:
+ * the first becomes the leader and fsyncs once for every change made
+ * until it starts; those that come while it works wait, and the next
+ * round's leader covers them.  Each caller takes a ticket after its own
+ * change; a round covers the tickets up to the count when it started.
+ * A failed round fails exactly its tickets (merged with any earlier
+ * failure while the folder has callers: never a false success).  An
+ * entry lives while a caller is inside, so the list stays as short as
+ * the number of threads.
+ */
+struct file_dirsync {
+	struct file_dirsync	*next;
+	char			*path;
+	unsigned int		 users;
+	bool			 syncing;
+	uint64_t		 tickets, synced;	/* synced: covered */
+	uint64_t		 fail_lo, fail_hi;	/* 0: none */
+	int			 fail_errno;
+	bool			 fail_open;		/* open failed */
+};
+
+static pthread_mutex_t		 dirsync_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 dirsync_cond = PTHREAD_COND_INITIALIZER;
+static struct file_dirsync	*dirsync_list;
+
+static struct file_dirsync *
+dirsync_enter(const char *dir)
+{
+	struct file_dirsync	*ds;
+
+	for (ds = dirsync_list; ds != NULL; ds = ds->next)
+		if (strcmp(ds->path, dir) == 0)
+			break;
+	if (ds == NULL) {
+		ds = xcalloc(1, sizeof(*ds));
+		ds->path = xstrdup(dir);
+		ds->next = dirsync_list;
+		dirsync_list = ds;
+	}
+	ds->users++;
+	return ds;
+}
+
+static void
+dirsync_leave(struct file_dirsync *ds)
+{
+	struct file_dirsync	**pp;
+
+	if (--ds->users > 0)
+		return;
+	for (pp = &dirsync_list; *pp != ds; pp = &(*pp)->next)
+		;
+	*pp = ds->next;
+	free(ds->path);
+	free(ds);
+}
+
+int
+file_sync_dir(const char *dir, const char **error_r)
+{
+	struct file_dirsync	*ds;
+	uint64_t		 my, target;
+	bool			 opened, failed, open_failed = false;
+	int			 rc, saved_errno = 0;
+
+	(void)pthread_mutex_lock(&dirsync_lock);
+	ds = dirsync_enter(dir);
+	my = ++ds->tickets;
+	while (ds->synced < my) {
+		if (ds->syncing) {
+			(void)pthread_cond_wait(&dirsync_cond, &dirsync_lock);
+			continue;
+		}
+		ds->syncing = true;
+		target = ds->tickets;
+		(void)pthread_mutex_unlock(&dirsync_lock);
+		rc = file_sync_dir_now(dir, &opened);
+		saved_errno = errno;
+		(void)pthread_mutex_lock(&dirsync_lock);
+		ds->syncing = false;
+		if (rc == -1) {
+			if (ds->fail_hi == 0)
+				ds->fail_lo = ds->synced + 1;
+			ds->fail_hi = target;
+			ds->fail_errno = saved_errno;
+			ds->fail_open = !opened;
+		}
+		ds->synced = target;
+		(void)pthread_cond_broadcast(&dirsync_cond);
+	}
+	failed = ds->fail_hi != 0 && my >= ds->fail_lo && my <= ds->fail_hi;
+	if (failed) {
+		saved_errno = ds->fail_errno;
+		open_failed = ds->fail_open;
+	}
+	dirsync_leave(ds);
+	(void)pthread_mutex_unlock(&dirsync_lock);
+	if (!failed)
+		return 0;
+	/*
+	 * The leader may have had other file-system ids (the delivery
+	 * agent's threads write as Unix accounts): a folder it could not
+	 * open is tried again with ours.
+	 */
+	if (open_failed) {
+		if (file_sync_dir_now(dir, &opened) == 0)
+			return 0;
+		saved_errno = errno;
+		open_failed = !opened;
+	}
+	errno = saved_errno;
+	*error_r = open_failed ? error_fmt("open folder %s: %m", dir) :
+	    error_fmt("fsync folder %s: %m", dir);
+	return -1;
 }
 
 int

@@ -18,7 +18,11 @@
  */
 int	file_commit(int fd, const char *tmp, const char *final,
 	    const char **error_r) ATTR_WUR;
-/* fsyncs the folder that holds path. Returns 0 or -1. */
+/*
+ * fsyncs the folder that holds path, or dir.  Returns 0 or -1.  Threads
+ * of one process that sync the same folder at once share fsyncs (group
+ * commit): each returns once an fsync that began after its call is done.
+ */
 int	file_sync_dir_of(const char *path, const char **error_r) ATTR_WUR;
 int	file_sync_dir(const char *dir, const char **error_r) ATTR_WUR;
 /*

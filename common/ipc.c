@@ -873,6 +873,7 @@ struct ipc_conn {
 
 	struct event	*ev_read;
 	struct event	*ev_write;
+	struct event	*ev_flush;	/* writes once the callback returns */
 	struct event	*ev_close;	/* closes after a refused send */
 
 	/*
@@ -902,6 +903,7 @@ struct ipc_conn {
 
 static void	ipc_conn_read_cb(evutil_socket_t, short, void *);
 static void	ipc_conn_write_cb(evutil_socket_t, short, void *);
+static void	ipc_conn_flush_cb(evutil_socket_t, short, void *);
 static void	ipc_conn_close_cb(evutil_socket_t, short, void *);
 
 struct ipc_conn *
@@ -942,8 +944,10 @@ ipc_conn_new(struct event_base *base, int fd, size_t max,
 	    ipc_conn_read_cb, c);
 	c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST,
 	    ipc_conn_write_cb, c);
+	c->ev_flush = event_new(base, -1, 0, ipc_conn_flush_cb, c);
 	c->ev_close = event_new(base, -1, 0, ipc_conn_close_cb, c);
-	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_close == NULL)
+	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_flush == NULL ||
+	    c->ev_close == NULL)
 		log_fatal("ipc: event_new failed");
 	if (event_add(c->ev_read, NULL) == -1)
 		log_fatal("ipc: event_add failed");
@@ -958,6 +962,7 @@ ipc_conn_stop(struct ipc_conn *c)
 
 	(void)event_del(c->ev_read);
 	(void)event_del(c->ev_write);
+	(void)event_del(c->ev_flush);
 	(void)event_del(c->ev_close);
 	for (i = 0; i < c->n_in_fds; i++)
 		(void)close(c->in_fds[i].fd);
@@ -974,6 +979,7 @@ ipc_conn_destroy(struct ipc_conn *c)
 	ipc_conn_stop(c);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
+	event_free(c->ev_flush);
 	event_free(c->ev_close);
 	evbuffer_free(c->out);
 	free(c->out_fds);
@@ -1291,6 +1297,26 @@ ipc_conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	ipc_conn_leave(c);
 }
 
+/*
+ * The first write of what the callbacks of this loop turn queued: straight
+ * to the socket, without asking epoll whether it is writable (it nearly
+ * always is); only what does not fit waits for EV_WRITE.
+ */
+static void
+ipc_conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc_conn	*c = arg;
+	const char	*error;
+
+	c->depth++;
+	if (ipc_conn_write(c, &error) == -1)
+		ipc_conn_close(c, error, false);
+	else if (evbuffer_get_length(c->out) > 0 &&
+	    event_add(c->ev_write, NULL) == -1)
+		log_fatal("ipc: event_add failed");
+	ipc_conn_leave(c);
+}
+
 static void
 ipc_conn_close_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1324,6 +1350,7 @@ ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd)
 		c->close_reason = "output queue full";
 		(void)event_del(c->ev_read);
 		(void)event_del(c->ev_write);
+		(void)event_del(c->ev_flush);
 		event_active(c->ev_close, EV_TIMEOUT, 1);
 		return -1;
 	}
@@ -1348,8 +1375,9 @@ ipc_conn_send(struct ipc_conn *c, const struct ipc_msg *m, int fd)
 	if (evbuffer_add(c->out, hdr, sizeof(hdr)) == -1 ||
 	    evbuffer_add(c->out, m->body->data, m->body->len) == -1)
 		log_fatal("ipc: out of memory queueing %zu bytes", frame);
-	if (event_add(c->ev_write, NULL) == -1)
-		log_fatal("ipc: event_add failed");
+	/* Frames queued in the same turn of the loop go out together. */
+	if (!event_pending(c->ev_write, EV_WRITE, NULL))
+		event_active(c->ev_flush, EV_WRITE, 1);
 	return 0;
 }
 

@@ -34,6 +34,8 @@
 
 /* Message bytes buffered by the writer, and read at a time by the reader. */
 #define QFILE_IO_CHUNK		65536
+/* qfile_open() reads a file up to this size whole before parsing it. */
+#define QFILE_OPEN_WHOLE	(256u * 1024)
 /* Attempts to find an unused ID before giving up. */
 #define QFILE_ID_TRIES		64
 /* ID parts: hex digits of the time, base32hex digits of the PID. */
@@ -469,6 +471,9 @@ qfile_writer_new_in(const char *queue_dir, const char *folder,
 		/* A PID reused after a clock step could repeat an ID. */
 		if (lstat(w->final_path, &st) == 0)
 			continue;
+		if (strcmp(folder, QFILE_DIR_INCOMING) == 0 &&
+		    (fd = qfile_recycle_take(queue_dir, w->tmp_path)) != -1)
+			break;
 		fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
@@ -1335,6 +1340,7 @@ qfile_open(const char *path, const struct qfile_limits *lim,
 	struct qfile		*q;
 	struct stat		 st;
 	const char		*base, *err;
+	uint8_t			*whole = NULL;
 
 	*q_r = NULL;
 	q = qfile_alloc(lim);
@@ -1361,14 +1367,26 @@ qfile_open(const char *path, const struct qfile_limits *lim,
 	}
 	src.fd = q->fd;
 	src.size = (uint64_t)st.st_size;
+	/* A small file in one read, not one per record. */
+	if (src.size <= QFILE_OPEN_WHOLE) {
+		whole = xmalloc(src.size > 0 ? (size_t)src.size : 1);
+		if (qfile_src_read(&src, 0, whole, (size_t)src.size,
+		    &err) == -1) {
+			*error_r = error_fmt("%s: %s", path, err);
+			goto fail;
+		}
+		src.mem = whole;
+	}
 	if (qfile_parse(q, &src, &err) == -1) {
 		*error_r = error_fmt("%s: %s", path, err);
 		goto fail;
 	}
+	free(whole);
 	q->size = src.size;
 	*q_r = q;
 	return 0;
 fail:
+	free(whole);
 	qfile_free(&q);
 	return -1;
 }

@@ -76,6 +76,8 @@
  * and pickup reads within it.
  */
 #define QFILE_LOCAL_ADDED_MAX	4096
+/* Emptied queue files kept for reuse (qfile_recycle.c). */
+#define QFILE_DIR_RECYCLE	"recycle"
 /* Prefix of a file being written in incoming/ ("tmp.<ID>"). */
 #define QFILE_TMP_PREFIX	"tmp."
 
@@ -214,6 +216,27 @@ struct qfile_writer *qfile_writer_new(const char *queue_dir,
  */
 struct qfile_writer *qfile_writer_new_in(const char *queue_dir,
 	    const char *folder, const char **error_r) ATTR_WUR;
+/*
+ * Recycling (qfile_recycle.c, postern-queue(5)): the queue manager keeps
+ * up to limit emptied queue files in recycle/ instead of removing them,
+ * and writers in incoming/ start from one of them instead of creating a
+ * file, so that the file system allocates and frees no inode per message.
+ *
+ * qfile_recycle_setup() turns it on in this process (limit 0: off; a
+ * writer only takes when it is on); trim (the queue manager, at start)
+ * removes what lies beyond the limit.  qfile_recycle_take() renames a
+ * pool file to dest and returns it open for writing and empty, or -1
+ * (the caller creates one).  qfile_recycle_put() puts the queue file
+ * path of message id into the pool, or removes it when the pool is full
+ * or off; it returns what unlink() would (-1 with ENOENT when the file
+ * is already gone).  Thread-safe.
+ */
+void	qfile_recycle_setup(const char *queue_dir, unsigned int limit,
+	    bool trim);
+int	qfile_recycle_take(const char *queue_dir, const char *dest);
+int	qfile_recycle_put(const char *queue_dir, const char *path,
+	    const char *id);
+
 /* The new message's ID, valid until the writer is freed. */
 const char *qfile_writer_id(const struct qfile_writer *w);
 

@@ -996,22 +996,31 @@ size_t
 maildir_lf_convert(struct maildir_lf *st, const uint8_t *in, size_t len,
     uint8_t *out)
 {
-	size_t	i, o = 0;
+	const uint8_t	*p = in, *end = in + len, *cr;
+	size_t		 o = 0, run;
 
-	for (i = 0; i < len; i++) {
-		if (st->cr) {
-			st->cr = false;
-			if (in[i] == '\n') {
-				out[o++] = '\n';
-				continue;
-			}
+	if (len == 0)
+		return 0;
+	if (st->cr) {
+		st->cr = false;
+		if (*p != '\n')
 			out[o++] = '\r';	/* a bare CR stays */
+	}
+	/* Copy runs up to each CR with memchr/memcpy, not byte by byte. */
+	while (p < end) {
+		cr = memchr(p, '\r', (size_t)(end - p));
+		run = (size_t)((cr != NULL ? cr : end) - p);
+		memcpy(out + o, p, run);
+		o += run;
+		if (cr == NULL)
+			break;
+		p = cr + 1;
+		if (p == end) {
+			st->cr = true;		/* decided by the next chunk */
+			break;
 		}
-		if (in[i] == '\r') {
-			st->cr = true;
-			continue;
-		}
-		out[o++] = in[i];
+		if (*p != '\n')
+			out[o++] = '\r';
 	}
 	return o;
 }

@@ -146,12 +146,12 @@ master_make_dirs(struct master *m, const char **error_r)
 		const char	*path;
 		mode_t		 mode;
 		bool		 owned;		/* by mail_owner */
-	} dirs[10];
+	} dirs[11];
 	uid_t		 uid = (uid_t)-1;
 	gid_t		 gid = (gid_t)-1;
 	const char	*lookup_error;
 	char		*private_dir, *public_dir, *empty_dir, *incoming_dir;
-	char		*corrupt_dir, *sched_dir[3];
+	char		*corrupt_dir, *recycle_dir, *sched_dir[3];
 	static const char *const sched[3] = { "active", "deferred", "hold" };
 	size_t		 i;
 	int		 r, rc = 0;
@@ -173,6 +173,8 @@ master_make_dirs(struct master *m, const char **error_r)
 	    QFILE_DIR_INCOMING);
 	corrupt_dir = xasprintf("%s/%s", cfg->queue_directory,
 	    QFILE_DIR_CORRUPT);
+	recycle_dir = xasprintf("%s/%s", cfg->queue_directory,
+	    QFILE_DIR_RECYCLE);
 	dirs[0].path = cfg->queue_directory;	dirs[0].mode = 0755;
 	dirs[0].owned = false;
 	dirs[1].path = private_dir;		dirs[1].mode = 0700;
@@ -189,6 +191,8 @@ master_make_dirs(struct master *m, const char **error_r)
 	dirs[5].owned = true;
 	dirs[6].path = corrupt_dir;		dirs[6].mode = 0700;
 	dirs[6].owned = true;
+	dirs[10].path = recycle_dir;		dirs[10].mode = 0700;
+	dirs[10].owned = true;
 	/* The queue manager's scheduling folders (postern-queue(5)). */
 	for (i = 0; i < N_ELEMENTS(sched); i++) {
 		sched_dir[i] = xasprintf("%s/%s", cfg->queue_directory,
@@ -220,6 +224,7 @@ master_make_dirs(struct master *m, const char **error_r)
 	free(empty_dir);
 	free(incoming_dir);
 	free(corrupt_dir);
+	free(recycle_dir);
 	for (i = 0; i < N_ELEMENTS(sched); i++)
 		free(sched_dir[i]);
 	return rc;

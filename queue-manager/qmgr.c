@@ -971,9 +971,10 @@ qmgr_finish_work(void *arg)
 	}
 	qmgr_path(path, sizeof(path), QMGR_ACTIVE, m->id);
 	if (f->remove) {
-		if (unlink(path) == -1 && errno != ENOENT) {
+		if (qfile_recycle_put(".", path, m->id) == -1 &&
+		    errno != ENOENT) {
 			(void)snprintf(f->error, sizeof(f->error),
-			    "unlink %s: %s", path, strerror(errno));
+			    "remove %s: %s", path, strerror(errno));
 			f->rc = -1;
 			return;
 		}
@@ -1133,7 +1134,10 @@ qmgr_dsn_rcpt(struct dsn_rcpt *dr, const struct qmsg *m, unsigned int i,
 	dr->last_attempt = now;
 }
 
-/* Every recipient has its outcome: hand the attempt to a sync thread. */
+/*
+ * Every recipient has its outcome: hand the attempt to a sync thread, or
+ * finish it here when there is nothing to sync.
+ */
 static void
 qmgr_attempt_check(struct qmsg *m)
 {
@@ -1220,6 +1224,16 @@ qmgr_attempt_check(struct qmsg *m)
 			f->nfail = 0;
 		} else
 			f->report_to = m->qm->postmaster;
+	}
+	if (f->remove && f->nfail == 0 && f->nsucc == 0 && f->ndelay == 0) {
+		/*
+		 * Nothing to write or fsync, only a rename and a truncate
+		 * (qfile_recycle_put()): cheaper here than a hand-off to a
+		 * thread and back.  m may be freed by the time this returns.
+		 */
+		qmgr_finish_work(f);
+		qmgr_finish_done(f);
+		return;
 	}
 	workq_submit(m->qm->syncq, qmgr_finish_work, qmgr_finish_done, f);
 }
@@ -1369,6 +1383,7 @@ qmgr_new(struct service *sv, const char **error_r)
 	qm->postmaster = xasprintf("postmaster@%s",
 	    cfg->mydomains != NULL && cfg->mydomains[0] != NULL ?
 	    cfg->mydomains[0] : qm->hostname);
+	qfile_recycle_setup(".", cfg->queue_recycle_limit, true);
 	qm->syncq = workq_new(service_base(sv), cfg->delivery_sync_threads,
 	    error_r);
 	if (qm->syncq == NULL) {

@@ -97,6 +97,7 @@ smtpd_post_jail(struct service *sv, const char **error_r)
 		return -1;
 	}
 	sd->queue_dir = ".";
+	qfile_recycle_setup(sd->queue_dir, cfg->queue_recycle_limit, false);
 	sd->syncq = workq_new(service_base(sv), cfg->smtpd_sync_threads,
 	    error_r);
 	if (sd->syncq == NULL)

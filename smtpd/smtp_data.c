@@ -386,6 +386,7 @@ smtp_data_run(struct smtp_data *d, const uint8_t *in, size_t len,
     size_t *used_r)
 {
 	bool dots = d->mode == SMTP_DATA_DATA;
+	const uint8_t *nl, *cr, *end;
 	size_t i, j;
 	uint8_t c;
 
@@ -439,10 +440,15 @@ text:
 				smtp_data_bare(d, '\n');
 				d->state = ST_BOL;
 			} else {
-				/* The common case: a run of plain bytes. */
-				for (j = i + 1; j < len && in[j] != '\r' &&
-				    in[j] != '\n'; j++)
-					;
+				/*
+				 * The common case: a run of plain bytes up to
+				 * the first CR or LF, found with memchr.
+				 */
+				nl = memchr(in + i + 1, '\n', len - i - 1);
+				end = nl != NULL ? nl : in + len;
+				cr = memchr(in + i + 1, '\r',
+				    (size_t)(end - (in + i + 1)));
+				j = (size_t)((cr != NULL ? cr : end) - in);
 				smtp_data_emit_run(d, in + i, j - i);
 				d->state = ST_TEXT;
 				i = j - 1;

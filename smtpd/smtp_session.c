@@ -25,6 +25,8 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -890,6 +892,60 @@ smtp_session_command(struct smtp_session *s)
 
 static void smtp_session_auth_line(struct smtp_session *s);
 
+/* Message bytes read at once past libevent, and per turn of the loop. */
+#define SMTP_PULL_CHUNK		65536
+#define SMTP_PULL_TURN		(8 * SMTP_PULL_CHUNK)
+
+/*
+ * libevent 2.1 reads at most 4 KiB per readable event (its
+ * EVBUFFER_MAX_READ), so a 100 KiB message took some 25 turns of the
+ * loop, each with an epoll_wait(), an ioctl() and a read.  While a
+ * message streams in over a plain socket, its session reads on directly
+ * into the input buffer until the socket is empty, up to SMTP_PULL_TURN
+ * bytes per turn so other sessions get theirs.  End of file and errors
+ * are left to libevent, which reads them again and reports them as
+ * usual.  Returns true when bytes were added.
+ */
+static bool
+smtp_session_pull(struct smtp_session *s, struct evbuffer *in,
+    size_t *budget)
+{
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	evutil_socket_t		 fd;
+	ssize_t			 n;
+	size_t			 left;
+	int			 nv, i;
+
+	if (*budget < SMTP_PULL_CHUNK || tls_bufferevent_ssl(s->bev) != NULL ||
+	    (fd = bufferevent_getfd(s->bev)) == -1)
+		return false;
+	nv = evbuffer_reserve_space(in, SMTP_PULL_CHUNK, v, 2);
+	if (nv <= 0)
+		return false;
+	for (i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	do
+		n = readv(fd, iov, nv);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0) {
+		(void)evbuffer_commit_space(in, v, 0);
+		return false;
+	}
+	left = (size_t)n;
+	for (i = 0; i < nv; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	if (evbuffer_commit_space(in, v, nv) == -1)
+		return false;
+	*budget -= (size_t)n;
+	return true;
+}
+
 /*
  * Processes buffered input in order until it runs out, the session waits
  * for authd, or it closes.  May free the session: the caller must not
@@ -900,6 +956,7 @@ smtp_session_run(struct smtp_session *s)
 {
 	struct evbuffer		*in;
 	enum line_status	 st;
+	size_t			 budget = SMTP_PULL_TURN;
 	bool			 bare_lf;
 
 	if (!s->greeted && !s->closing) {
@@ -924,12 +981,14 @@ smtp_session_run(struct smtp_session *s)
 		}
 		in = bufferevent_get_input(s->bev);
 		if (s->state == SMTP_S_DATA) {
-			if (smtp_session_data_input(s, in) == 0)
+			if (smtp_session_data_input(s, in) == 0 &&
+			    !smtp_session_pull(s, in, &budget))
 				break;
 			continue;
 		}
 		if (s->bdat_active) {
-			if (smtp_session_bdat_input(s, in) == 0)
+			if (smtp_session_bdat_input(s, in) == 0 &&
+			    !smtp_session_pull(s, in, &budget))
 				break;
 			continue;
 		}

@@ -208,6 +208,43 @@ def test_many_messages(srv):
     ph.wait_for(lambda: queue_empty(srv), 30, "the queue to empty")
 
 
+def test_recycled_queue_files(tmp_path, tmp_path_factory):
+    """Delivered queue files are kept emptied in recycle/ (at most
+    queue_recycle_limit), and the next message's queue file is one of
+    them: its ID names an inode that was in the pool before."""
+    inst = build(tmp_path / "r", tmp_path_factory.getbasetemp().parent,
+                 extra=("queue_recycle_limit = 5",))
+    try:
+        rdir = inst.spool / "recycle"
+        before = len(new_files(inst, "bob@example.test"))
+        with client_to(inst) as c:
+            for i in range(20):
+                c.sendmail("carol@remote.test", ["bob@example.test"],
+                           f"Subject: r{i}\r\n\r\nbody {i}\r\n".encode())
+        wait_files(inst, "bob@example.test", before + 20)
+        ph.wait_for(lambda: queue_empty(inst), 20, "the queue to empty")
+        ph.wait_for(lambda: len(list(rdir.iterdir())) > 0, 20, "recycled files")
+        pool = {p.stat().st_ino: p.name for p in rdir.iterdir()}
+        assert 1 <= len(pool) <= 5
+        assert all((rdir / n).stat().st_size == 0 for n in pool.values())
+        time.sleep(0.3)   # past smtpd's pause after an empty pool
+        body = b"Subject: again\r\n\r\nthe recycled one\r\n"
+        with client_to(inst) as c:
+            c.ehlo()
+            c.mail("carol@remote.test")
+            c.rcpt("bob@example.test")
+            code, msg = c.data(body)
+        assert code == 250
+        qid = msg.decode().rsplit(" ", 1)[1]
+        files = wait_files(inst, "bob@example.test", before + 21)
+        assert any(f.read_bytes().endswith(body.replace(b"\r\n", b"\n")) for f in files)
+        ph.wait_for(lambda: (rdir / qid).exists(), 20, f"recycle/{qid}")
+        assert (rdir / qid).stat().st_ino in pool
+        assert len(list(rdir.iterdir())) <= 5
+    finally:
+        finish(inst)
+
+
 def test_bounce_for_a_vanished_user(tmp_path, tmp_path_factory):
     """bob is deleted after his mail was accepted: the queue manager's
     lookup says unknown, and alice (the sender) gets an RFC 3464 report."""

@@ -1042,6 +1042,7 @@ START_TEST(test_conf_round_trip)
 	    "queue_lifetime = 2d\n"
 	    "queue_delay_warning = 4h\n"
 	    "queue_active_limit = 100\n"
+	    "queue_recycle_limit = 0\n"
 	    "queue_local_concurrency = 5\n"
 	    "queue_mailbox_concurrency = 1\n"
 	    "bounce_size_limit = 10k\n"

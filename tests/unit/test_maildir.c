@@ -717,6 +717,40 @@ START_TEST(test_lf_convert)
 }
 END_TEST
 
+/*
+ * Random texts of CR, LF and letters, converted in random pieces, against
+ * the rule applied to the whole text at once: CRLF becomes LF, every
+ * other CR stays.
+ */
+START_TEST(test_lf_convert_pieces)
+{
+	static const uint8_t alphabet[] = "\r\r\nab";
+	struct maildir_lf st;
+	uint8_t		 in[200], want[200], got[220];
+	size_t		 len, i, w, g, off, piece;
+	unsigned int	 seed = 1, round;
+
+	for (round = 0; round < 2000; round++) {
+		len = (size_t)rand_r(&seed) % sizeof(in);
+		for (i = 0; i < len; i++)
+			in[i] = alphabet[rand_r(&seed) % 5];
+		for (i = w = 0; i < len; i++)
+			if (!(in[i] == '\r' && i + 1 < len && in[i + 1] == '\n'))
+				want[w++] = in[i];
+		st.cr = false;
+		for (off = g = 0; off < len; off += piece) {
+			piece = 1 + (size_t)rand_r(&seed) % 7;
+			if (piece > len - off)
+				piece = len - off;
+			g += maildir_lf_convert(&st, in + off, piece, got + g);
+		}
+		g += maildir_lf_finish(&st, got + g);
+		ck_assert_uint_eq(g, w);
+		ck_assert_int_eq(memcmp(got, want, w), 0);
+	}
+}
+END_TEST
+
 /* A message whose CRLF straddles the 64 KiB reads of maildir_copy(). */
 START_TEST(test_copy_boundary)
 {
@@ -807,6 +841,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_delivered_to);
 	tcase_add_test(tc, test_read_header);
 	tcase_add_test(tc, test_lf_convert);
+	tcase_add_test(tc, test_lf_convert_pieces);
 	tcase_add_test(tc, test_copy_boundary);
 	suite_add_tcase(s, tc);
 	return s;

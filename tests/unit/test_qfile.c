@@ -1279,6 +1279,130 @@ START_TEST(test_corrupt)
 }
 END_TEST
 
+static ino_t
+inode_of(const char *path)
+{
+	struct stat	st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	return st.st_ino;
+}
+
+/*
+ * Recycling: delivered files go to recycle/ emptied, up to the limit; a
+ * new queue file is one of them (same inode, valid after the write); a
+ * planted link, a second name or leftover bytes never reach a message.
+ */
+START_TEST(test_recycle)
+{
+	struct qfile	*q;
+	struct stat	 st;
+	const char	*err;
+	char		 id[4][QFILE_ID_SIZE], *path, *rdir, *rpath, *keep;
+	char		 buf[16];
+	ino_t		 ino[3], got;
+	int		 i, fd;
+
+	rdir = xasprintf("%s/%s", spool, QFILE_DIR_RECYCLE);
+	ck_assert_int_eq(mkdir(rdir, 0700), 0);
+	qfile_recycle_setup(spool, 2, true);
+	for (i = 0; i < 3; i++) {
+		write_small(id[i]);
+		path = qpath(id[i]);
+		ino[i] = inode_of(path);
+		ck_assert_int_eq(qfile_recycle_put(spool, path, id[i]), 0);
+		ck_assert_int_eq(access(path, F_OK), -1);
+		free(path);
+	}
+	/* Two kept, empty; the third removed (the pool is full). */
+	ck_assert_int_eq(dir_count(rdir, NULL, 0), 2);
+	for (i = 0; i < 2; i++) {
+		rpath = xasprintf("%s/%s", rdir, id[i]);
+		ck_assert_int_eq(stat(rpath, &st), 0);
+		ck_assert_int_eq(st.st_size, 0);
+		free(rpath);
+	}
+	rpath = xasprintf("%s/%s", rdir, id[2]);
+	ck_assert_int_eq(access(rpath, F_OK), -1);
+	free(rpath);
+	/* A gone file: ENOENT, as unlink() says. */
+	path = qpath(id[2]);
+	errno = 0;
+	ck_assert_int_eq(qfile_recycle_put(spool, path, id[2]), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	free(path);
+
+	/* The next two files are the kept ones, and read back whole. */
+	usleep(150000);		/* the writes above found the pool empty */
+	for (i = 0; i < 2; i++) {
+		write_small(id[3]);
+		path = qpath(id[3]);
+		got = inode_of(path);
+		ck_assert(got == ino[0] || got == ino[1]);
+		ck_assert_int_eq(qfile_open(path, &lim, &q, &err), 0);
+		ck_assert_uint_eq(qfile_rcpt_count(q), 2);
+		qfile_free(&q);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_uint_eq(st.st_mode & 07777, 0600);
+		ck_assert_int_eq(unlink(path), 0);
+		free(path);
+	}
+	ck_assert_int_eq(dir_count(rdir, NULL, 0), 0);
+
+	/* A second name of a file that matters: refused, the file kept. */
+	keep = xasprintf("%s/keep", spool);
+	write_whole(keep, "precious", 8);
+	rpath = xasprintf("%s/%s", rdir, id[0]);
+	ck_assert_int_eq(link(keep, rpath), 0);
+	usleep(150000);		/* past the pause after an empty pool */
+	write_small(id[3]);
+	path = qpath(id[3]);
+	ck_assert(inode_of(path) != inode_of(keep));
+	ck_assert_int_eq(access(rpath, F_OK), -1);
+	fd = open(keep, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 8);
+	ck_assert_int_eq(memcmp(buf, "precious", 8), 0);
+	(void)close(fd);
+	ck_assert_int_eq(unlink(path), 0);
+	free(path);
+
+	/* A symbolic link: never followed. */
+	ck_assert_int_eq(symlink(keep, rpath), 0);
+	usleep(150000);
+	write_small(id[3]);
+	path = qpath(id[3]);
+	ck_assert(inode_of(path) != inode_of(keep));
+	ck_assert_int_eq(stat(keep, &st), 0);
+	ck_assert_int_eq(st.st_size, 8);
+	ck_assert_int_eq(dir_count(rdir, NULL, 0), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	free(path);
+
+	/* Bytes left by a crash before the truncate: the writer empties. */
+	write_whole(rpath, "leftover bytes of a message", 27);
+	usleep(150000);
+	write_small(id[3]);
+	path = qpath(id[3]);
+	ck_assert_int_eq(qfile_open(path, &lim, &q, &err), 0);
+	qfile_free(&q);
+	free(path);
+
+	/* Limit 0: setup empties the pool, put removes. */
+	write_whole(rpath, "", 0);
+	qfile_recycle_setup(spool, 0, true);
+	ck_assert_int_eq(dir_count(rdir, NULL, 0), 0);
+	path = qpath(id[3]);
+	ck_assert_int_eq(qfile_recycle_put(spool, path, id[3]), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(dir_count(rdir, NULL, 0), 0);
+	free(path);
+	free(rpath);
+	free(keep);
+	free(rdir);
+}
+END_TEST
+
 static Suite *
 qfile_suite(void)
 {
@@ -1305,6 +1429,7 @@ qfile_suite(void)
 	tcase_add_test(tc, test_status_survives_reopen);
 	tcase_add_test(tc, test_max_results);
 	tcase_add_test(tc, test_torn_append);
+	tcase_add_test(tc, test_recycle);
 	tcase_add_test(tc, test_corrupt);
 	suite_add_tcase(s, tc);
 	return s;
