@@ -1135,8 +1135,10 @@ qmgr_dsn_rcpt(struct dsn_rcpt *dr, const struct qmsg *m, unsigned int i,
 }
 
 /*
- * Every recipient has its outcome: hand the attempt to a sync thread, or
- * finish it here when there is nothing to sync.
+ * Every recipient has its outcome: hand the attempt to a sync thread.
+ * Even a delivered file that only goes to recycle/ goes there: its
+ * truncate frees blocks, and done here it held up the loop enough that
+ * deliveries fell behind smtpd at 100 sessions (bench/README.md).
  */
 static void
 qmgr_attempt_check(struct qmsg *m)
@@ -1224,16 +1226,6 @@ qmgr_attempt_check(struct qmsg *m)
 			f->nfail = 0;
 		} else
 			f->report_to = m->qm->postmaster;
-	}
-	if (f->remove && f->nfail == 0 && f->nsucc == 0 && f->ndelay == 0) {
-		/*
-		 * Nothing to write or fsync, only a rename and a truncate
-		 * (qfile_recycle_put()): cheaper here than a hand-off to a
-		 * thread and back.  m may be freed by the time this returns.
-		 */
-		qmgr_finish_work(f);
-		qmgr_finish_done(f);
-		return;
 	}
 	workq_submit(m->qm->syncq, qmgr_finish_work, qmgr_finish_done, f);
 }
