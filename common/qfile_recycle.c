@@ -233,8 +233,12 @@ qfile_recycle_put(const char *queue_dir, const char *path, const char *id)
 		return unlink(path);
 	(void)snprintf(dest, sizeof(dest), "%s/%s/%s", queue_dir,
 	    QFILE_DIR_RECYCLE, id);
+	/*
+	 * A failed rename removes instead: ENOENT may mean a missing
+	 * recycle/ as well as a file already gone, and unlink() tells which.
+	 */
 	if (rename(path, dest) == -1)
-		return errno == ENOENT ? -1 : unlink(path);
+		return unlink(path);
 	/* Emptied after the rename: a crash in between leaves no message
 	 * in two places, and the taker truncates what is left. */
 	if (truncate(dest, 0) == -1)

@@ -1388,10 +1388,22 @@ START_TEST(test_recycle)
 	qfile_free(&q);
 	free(path);
 
+	/* No recycle/ at all: the file is removed, not left behind. */
+	write_small(id[3]);
+	path = qpath(id[3]);
+	ck_assert_int_eq(rename(rdir, keep), -1);	/* keep is a file */
+	ck_assert_int_eq(unlink(keep), 0);
+	ck_assert_int_eq(rename(rdir, keep), 0);
+	ck_assert_int_eq(qfile_recycle_put(spool, path, id[3]), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(rename(keep, rdir), 0);
+	free(path);
+
 	/* Limit 0: setup empties the pool, put removes. */
 	write_whole(rpath, "", 0);
 	qfile_recycle_setup(spool, 0, true);
 	ck_assert_int_eq(dir_count(rdir, NULL, 0), 0);
+	write_small(id[3]);
 	path = qpath(id[3]);
 	ck_assert_int_eq(qfile_recycle_put(spool, path, id[3]), 0);
 	ck_assert_int_eq(access(path, F_OK), -1);
