@@ -7,7 +7,7 @@
  * string is present where the format requires it and holds no control
  * byte, and every result has a valid status.
  */
-/* fuzz-sources: common/qfile.c common/buf.c common/error.c common/file.c common/log.c common/str.c common/xmalloc.c */
+/* fuzz-sources: common/qfile.c common/qfile_recycle.c common/buf.c common/error.c common/file.c common/log.c common/str.c common/xmalloc.c */
 /* fuzz-libs: */
 #include "config.h"
 
