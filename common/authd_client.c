@@ -175,36 +175,16 @@ authd_ts_cmp(const struct timespec *a, const struct timespec *b)
 	return 0;
 }
 
-static void
-authd_now(struct timespec *ts)
-{
-	if (clock_gettime(CLOCK_MONOTONIC, ts) == -1)
-		log_panic("clock_gettime(CLOCK_MONOTONIC): %m");
-}
-
 /* Arms the timer for the head of waitq, or stops it. */
 static void
 authd_client_timer_update(struct authd_client *c)
 {
 	struct authd_request	*r;
-	struct timespec		 now;
-	struct timeval		 tv;
-	int64_t			 ms;
 
-	if ((r = TAILQ_FIRST(&c->waitq)) == NULL) {
+	if ((r = TAILQ_FIRST(&c->waitq)) == NULL)
 		(void)evtimer_del(c->ev_timer);
-		return;
-	}
-	authd_now(&now);
-	/* Rounded up, so that the timer does not fire before the deadline. */
-	ms = ((int64_t)r->deadline.tv_sec - now.tv_sec) * 1000 +
-	    (r->deadline.tv_nsec - now.tv_nsec + 999999) / 1000000;
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	if (evtimer_add(c->ev_timer, &tv) == -1)
-		log_fatal("authd client: cannot arm the timer");
+	else
+		ipc_timer_at(c->ev_timer, &r->deadline);
 }
 
 /* Takes r out of its queue and of the id hash; it is then in no list. */
@@ -232,8 +212,7 @@ authd_req_wait(struct authd_request *r)
 	struct authd_client	*c = r->c;
 	struct authd_request	*p;
 
-	authd_now(&r->deadline);
-	r->deadline.tv_sec += cfg->ipc_timeout;
+	ipc_deadline_set(&r->deadline, cfg->ipc_timeout);
 	r->state = AUTHD_REQ_WAITING;
 	r->q = &c->waitq;
 	/* Deadlines are now + ipc_timeout: nearly always the tail. */
@@ -346,20 +325,12 @@ authd_client_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct authd_client	*c = arg;
 	struct authd_request	*r;
-	struct timespec		 now;
 
 	(void)fd;
 	(void)what;
 	if ((r = TAILQ_FIRST(&c->waitq)) == NULL)
 		return;
-	/* A millisecond of slack for the clock granularity of libevent. */
-	authd_now(&now);
-	now.tv_nsec += 1000000;
-	if (now.tv_nsec >= 1000000000) {
-		now.tv_sec++;
-		now.tv_nsec -= 1000000000;
-	}
-	if (authd_ts_cmp(&r->deadline, &now) > 0) {
+	if (!ipc_deadline_passed(&r->deadline)) {
 		/* Woken a little early (timer granularity): wait on. */
 		authd_client_timer_update(c);
 		return;

@@ -1419,3 +1419,52 @@ ipc_conn_peer(const struct ipc_conn *c)
 {
 	return c->peer;
 }
+
+/* ---- request deadlines ---------------------------------------------- */
+
+static void
+ipc_monotonic(struct timespec *ts)
+{
+	if (clock_gettime(CLOCK_MONOTONIC, ts) == -1)
+		log_panic("clock_gettime(CLOCK_MONOTONIC): %m");
+}
+
+void
+ipc_deadline_set(struct timespec *ts, unsigned int seconds)
+{
+	ipc_monotonic(ts);
+	ts->tv_sec += (time_t)seconds;
+}
+
+bool
+ipc_deadline_passed(const struct timespec *deadline)
+{
+	struct timespec	now;
+
+	ipc_monotonic(&now);
+	now.tv_nsec += 1000000;
+	if (now.tv_nsec >= 1000000000) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000;
+	}
+	return deadline->tv_sec < now.tv_sec ||
+	    (deadline->tv_sec == now.tv_sec && deadline->tv_nsec <= now.tv_nsec);
+}
+
+void
+ipc_timer_at(struct event *ev, const struct timespec *deadline)
+{
+	struct timespec	now;
+	struct timeval	tv;
+	int64_t		ms;
+
+	ipc_monotonic(&now);
+	ms = ((int64_t)deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(ev, &tv) == -1)
+		log_fatal("ipc: cannot arm a timer");
+}

@@ -196,4 +196,18 @@ int	 ipc_conn_flush(struct ipc_conn *c);
 int	 ipc_conn_fd(const struct ipc_conn *c);
 const char *ipc_conn_peer(const struct ipc_conn *c);
 
+/*
+ * Deadlines of requests to another service (authd_client, smtpd's quota
+ * check), on CLOCK_MONOTONIC.  ipc_deadline_set() makes one seconds from
+ * now; ipc_deadline_passed() is true once it is reached, with a
+ * millisecond of slack for libevent's timer granularity;
+ * ipc_timer_at() arms the timer event ev for it (rounded up to the
+ * millisecond, so it never fires early; at once when it has passed).
+ */
+struct event;
+struct timespec;
+void	 ipc_deadline_set(struct timespec *ts, unsigned int seconds);
+bool	 ipc_deadline_passed(const struct timespec *deadline);
+void	 ipc_timer_at(struct event *ev, const struct timespec *deadline);
+
 #endif

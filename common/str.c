@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "str.h"
 
@@ -97,4 +98,16 @@ str_skip_ws(const char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	return s;
+}
+
+int
+str_date(char *buf, size_t size, time_t t, bool zone_comment)
+{
+	struct tm	tm;
+
+	if (localtime_r(&t, &tm) == NULL || strftime(buf, size, zone_comment ?
+	    "%a, %d %b %Y %H:%M:%S %z (%Z)" : "%a, %d %b %Y %H:%M:%S %z",
+	    &tm) == 0)
+		return -1;
+	return 0;
 }

@@ -7,6 +7,7 @@
 #define POSTERN_STR_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,12 @@ bool	str_eq_icase(const char *a, const char *b);
 bool	str_has_prefix(const char *s, const char *prefix);
 /* Lower-cases ASCII letters in place; returns s. */
 char	*str_lower(char *s);
+/*
+ * t as an RFC 5322 date-time in local time, "Mon, 08 Jan 2026 10:00:00
+ * +0100", with " (CET)" after it when zone_comment (Received fields, as
+ * Postfix writes them).  Returns 0, or -1 when it does not fit size.
+ */
+int	str_date(char *buf, size_t size, time_t t, bool zone_comment) ATTR_WUR;
 /* Skips leading spaces and tabs. */
 const char *str_skip_ws(const char *s);
 

@@ -189,22 +189,26 @@ maildir_make_subdirs(int dfd, const char *shown, size_t shown_len,
 	return 0;
 }
 
-int
-maildir_prepare(const char *root, const char *path, const char *folder,
-    bool *folder_used_r, const char **error_r)
+/*
+ * Opens the folder path below root read-only, every component from root
+ * down with O_NOFOLLOW, creating the missing ones (mode 0700) when
+ * create.  Returns the descriptor, or -1 (*error_r, errno; ENOENT when a
+ * component does not exist and create is false).
+ */
+static int
+maildir_open_below(const char *root, const char *path, bool create,
+    const char **error_r)
 {
 	char		 comp[NAME_MAX + 2];
 	const char	*p, *slash;
 	size_t		 rlen, n;
-	int		 dfd, nfd, ffd, saved;
+	int		 dfd, nfd, saved;
 
-	*folder_used_r = false;
 	if (maildir_path_check(root, path, error_r) == -1) {
 		errno = EINVAL;
 		return -1;
 	}
-	dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1) {
+	if ((dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		saved = errno;
 		*error_r = error_fmt("open mail_directory %s: %m", root);
 		return maildir_fail(saved);
@@ -217,9 +221,18 @@ maildir_prepare(const char *root, const char *path, const char *folder,
 		/* maildir_path_check() bounded n by NAME_MAX. */
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		if (maildir_mkdir_at(dfd, comp, path, (size_t)(p - 1 - path),
-		    &nfd, error_r) == -1) {
+		if (create) {
+			if (maildir_mkdir_at(dfd, comp, path,
+			    (size_t)(p - 1 - path), &nfd, error_r) == -1) {
+				saved = errno;
+				(void)close(dfd);
+				return maildir_fail(saved);
+			}
+		} else if ((nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
 			saved = errno;
+			*error_r = error_fmt("open folder %.*s: %m",
+			    (int)(p + n - path), path);
 			(void)close(dfd);
 			return maildir_fail(saved);
 		}
@@ -229,6 +242,19 @@ maildir_prepare(const char *root, const char *path, const char *folder,
 			break;
 		p = slash + 1;
 	}
+	return dfd;
+}
+
+int
+maildir_prepare(const char *root, const char *path, const char *folder,
+    bool *folder_used_r, const char **error_r)
+{
+	char		 comp[NAME_MAX + 2];
+	int		 dfd, ffd, saved;
+
+	*folder_used_r = false;
+	if ((dfd = maildir_open_below(root, path, true, error_r)) == -1)
+		return -1;
 	if (maildir_make_subdirs(dfd, path, strlen(path), error_r) == -1)
 		goto fail;
 
@@ -684,54 +710,6 @@ maildir_size_get(const char *maildir, uint64_t quota, const char *unique,
 	return 0;
 }
 
-/*
- * Opens the folder path below root read-only, every component from root
- * down with O_NOFOLLOW, creating nothing.  Returns the descriptor, or -1
- * (*error_r, errno; ENOENT when a component does not exist).
- */
-static int
-maildir_open_below(const char *root, const char *path, const char **error_r)
-{
-	char		 comp[NAME_MAX + 2];
-	const char	*p, *slash;
-	size_t		 rlen, n;
-	int		 dfd, nfd, saved;
-
-	if (maildir_path_check(root, path, error_r) == -1) {
-		errno = EINVAL;
-		return -1;
-	}
-	if ((dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		saved = errno;
-		*error_r = error_fmt("open mail_directory %s: %m", root);
-		return maildir_fail(saved);
-	}
-	rlen = maildir_root_len(root);
-	p = path + (rlen == 1 ? 1 : rlen + 1);
-	for (;;) {
-		slash = strchr(p, '/');
-		n = slash != NULL ? (size_t)(slash - p) : strlen(p);
-		/* maildir_path_check() bounded n by NAME_MAX. */
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-		if (nfd == -1) {
-			saved = errno;
-			*error_r = error_fmt("open folder %.*s: %m",
-			    (int)(p + n - path), path);
-			(void)close(dfd);
-			return maildir_fail(saved);
-		}
-		(void)close(dfd);
-		dfd = nfd;
-		if (slash == NULL)
-			break;
-		p = slash + 1;
-	}
-	return dfd;
-}
-
 int
 maildir_size_peek(const char *root, const char *maildir, uint64_t *quota_r,
     uint64_t *bytes_r, const char **error_r)
@@ -741,7 +719,7 @@ maildir_size_peek(const char *root, const char *maildir, uint64_t *quota_r,
 	size_t		 len;
 	int		 dfd, fd, saved;
 
-	if ((dfd = maildir_open_below(root, maildir, error_r)) == -1)
+	if ((dfd = maildir_open_below(root, maildir, false, error_r)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	fd = openat(dfd, MAILDIR_SIZE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {

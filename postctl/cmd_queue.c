@@ -181,27 +181,19 @@ queue_open(const char *id, enum queue_dir *dir_r, struct qfile **q_r,
 	return 0;
 }
 
-/* "Mon Jan  8 10:00:00" (list) in local time. */
+/*
+ * In local time: "Mon Jan  8 10:00:00" (list, as mailq) or, long, the
+ * RFC 5322 form (show); the plain seconds if the time cannot be shown.
+ */
 static void
-queue_time_short(uint64_t sec, char *buf, size_t size)
+queue_time(uint64_t sec, bool long_form, char *buf, size_t size)
 {
 	struct tm	tm;
 	time_t		t = (time_t)sec;
 
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(buf, size, "%a %b %e %H:%M:%S", &tm) == 0)
-		(void)snprintf(buf, size, "%" PRIu64, sec);
-}
-
-/* "Mon, 08 Jan 2026 10:00:00 +0100" (show). */
-static void
-queue_time_long(uint64_t sec, char *buf, size_t size)
-{
-	struct tm	tm;
-	time_t		t = (time_t)sec;
-
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+	if (long_form ? str_date(buf, size, t, false) == -1 :
+	    (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%a %b %e %H:%M:%S", &tm) == 0))
 		(void)snprintf(buf, size, "%" PRIu64, sec);
 }
 
@@ -355,7 +347,7 @@ queue_list_one(struct queue_entry *e, uint64_t *size_r)
 	}
 	mail = qfile_mail(q);
 	qfile_message(q, &off, &len);
-	queue_time_short(qfile_arrival_usec(q) / 1000000, when, sizeof(when));
+	queue_time(qfile_arrival_usec(q) / 1000000, false, when, sizeof(when));
 	printf("%-18s%c %8" PRIu64 " %-20s  ", e->id,
 	    e->dir == QUEUE_DIR_ACTIVE ? '*' : e->dir == QUEUE_DIR_HOLD ?
 	    '!' : ' ', len, when);
@@ -462,7 +454,7 @@ queue_show_envelope(const struct qfile *q, enum queue_dir d)
 	qfile_message(q, &off, &len);
 	printf("id: %s\n", qfile_id(q));
 	printf("queue: %s\n", queue_dir_names[d]);
-	queue_time_long(qfile_arrival_usec(q) / 1000000, when, sizeof(when));
+	queue_time(qfile_arrival_usec(q) / 1000000, true, when, sizeof(when));
 	printf("arrival: %s\n", when);
 	printf("size: %" PRIu64 "\n", len);
 	queue_line("sender: <", mail->sender, ">");
@@ -498,7 +490,7 @@ queue_show_envelope(const struct qfile *q, enum queue_dir d)
 		queue_line("recipient: <", r->addr, ">");
 		printf("\tstate: %s\n", queue_status_name(res->status));
 		if (res->status != QFILE_STATUS_PENDING) {
-			queue_time_long(res->time, when, sizeof(when));
+			queue_time(res->time, true, when, sizeof(when));
 			printf("\t%s: %s\n", res->status ==
 			    QFILE_STATUS_DEFERRED ? "next-try" : "time", when);
 			if (res->dsn[0] != '\0')

@@ -1074,8 +1074,7 @@ sm_added_fields(const struct sm *sm, const struct sm_header *h,
 	}
 	if (localtime_r(&now, &tm) == NULL ||
 	    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0 ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
-	    &tm) == 0)
+	    str_date(date, sizeof(date), now, false) == -1)
 		return -1;
 	if (!sm_header_has(h, "Date") &&
 	    buf_printf(add, "Date: %s\r\n", date) == -1)

@@ -191,13 +191,9 @@ static int
 pickup_received(const struct pickup_job *job, const struct pickup_file *f,
     struct buf *b)
 {
-	char		date[64];
-	struct tm	tm;
-	time_t		now = time(NULL);
+	char	date[64];
 
-	if (localtime_r(&now, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
-	    &tm) == 0)
+	if (str_date(date, sizeof(date), time(NULL), true) == -1)
 		return -1;
 	return buf_printf(b, "Received: by %s (postern, from userid %lu)\r\n"
 	    "\tid %s; %s\r\n", job->hostname, f->uid, f->new_id, date);

@@ -145,52 +145,16 @@ smtp_quota_warn(struct smtp_quota *q, const char *why)
 
 /* ---- queues and the timer ---------------------------------------------- */
 
-static void
-smtp_quota_now(struct timespec *ts)
-{
-	if (clock_gettime(CLOCK_MONOTONIC, ts) == -1)
-		log_panic("clock_gettime(CLOCK_MONOTONIC): %m");
-}
-
-static bool
-smtp_quota_expired(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	smtp_quota_now(&now);
-	/* A millisecond of slack for the timer granularity of libevent. */
-	now.tv_nsec += 1000000;
-	if (now.tv_nsec >= 1000000000) {
-		now.tv_sec++;
-		now.tv_nsec -= 1000000000;
-	}
-	return deadline->tv_sec < now.tv_sec ||
-	    (deadline->tv_sec == now.tv_sec && deadline->tv_nsec <= now.tv_nsec);
-}
-
 /* Arms the timer for the head of waitq, or stops it. */
 static void
 smtp_quota_timer_update(struct smtp_quota *q)
 {
 	struct smtp_quota_req	*r;
-	struct timespec		 now;
-	struct timeval		 tv;
-	int64_t			 ms;
 
-	if ((r = TAILQ_FIRST(&q->waitq)) == NULL) {
+	if ((r = TAILQ_FIRST(&q->waitq)) == NULL)
 		(void)evtimer_del(q->ev_timer);
-		return;
-	}
-	smtp_quota_now(&now);
-	/* Rounded up, so that the timer does not fire before the deadline. */
-	ms = ((int64_t)r->deadline.tv_sec - now.tv_sec) * 1000 +
-	    (r->deadline.tv_nsec - now.tv_nsec + 999999) / 1000000;
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	if (evtimer_add(q->ev_timer, &tv) == -1)
-		log_fatal("quota check: cannot arm the timer");
+	else
+		ipc_timer_at(q->ev_timer, &r->deadline);
 }
 
 /* Takes r out of its queue; it is then in none. */
@@ -275,7 +239,7 @@ smtp_quota_timer_cb(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED,
 
 	if ((r = TAILQ_FIRST(&q->waitq)) == NULL)
 		return;
-	if (!smtp_quota_expired(&r->deadline)) {
+	if (!ipc_deadline_passed(&r->deadline)) {
 		smtp_quota_timer_update(q);	/* woken a little early */
 		return;
 	}
@@ -361,8 +325,7 @@ smtp_quota_check(struct smtp_quota *q, const char *user, const char *maildir,
 		smtp_quota_fail_later(r);
 		return r;
 	}
-	smtp_quota_now(&r->deadline);
-	r->deadline.tv_sec += (time_t)cfg->smtpd_quota_check_timeout;
+	ipc_deadline_set(&r->deadline, cfg->smtpd_quota_check_timeout);
 	r->where = &q->waitq;
 	TAILQ_INSERT_TAIL(&q->waitq, r, entry);
 	q->npending++;

@@ -420,8 +420,7 @@ smtp_session_header_flush(struct smtp_session *s, const char **error_r)
 	add = buf_new(256, SMTP_ADDED_FIELDS_MAX);
 	if (localtime_r(&s->msg_time, &tm) == NULL ||
 	    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0 ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
-	    &tm) == 0) {
+	    str_date(date, sizeof(date), s->msg_time, false) == -1) {
 		buf_free(&add);
 		*error_r = "cannot format the date";
 		return -1;
@@ -510,13 +509,9 @@ static int
 smtp_session_received(struct smtp_session *s, const char *qid,
     struct buf *b)
 {
-	char		date[64];
-	struct tm	tm;
-	time_t		now = time(NULL);
+	char	date[64];
 
-	if (localtime_r(&now, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
-	    &tm) == 0)
+	if (str_date(date, sizeof(date), time(NULL), true) == -1)
 		return -1;
 	if (buf_printf(b, "Received: from %s (unknown [%s])\r\n",
 	    s->helo != NULL ? s->helo : "unknown", s->addr) == -1)

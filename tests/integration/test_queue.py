@@ -23,15 +23,11 @@ from test_smtpd import (HOST, USERS, Raw, client, postctl_in, service_user,  # n
                         smtp_ready)
 
 
-def build(root, top, extra=(), qmgr=True, agent=True, start=True,
-          hostname=HOST, domain="example.test"):
-    """An instance with smtpd, authd, the queue manager and the delivery
-    agent (qmgr/agent False: configured but disabled), the USERS of
-    test_smtpd, the alias team@DOMAIN, started unless start is False.
-    test_postctl_queue and test_sendmail build theirs with it too."""
+def queue_services(port, qmgr=True, agent=True):
+    """smtpd on 127.0.0.1:port, authd, the queue manager and the delivery
+    agent, unchrooted, as the current user (the agent as nobody when
+    root); qmgr/agent False: configured but disabled."""
     me = pwd.getpwuid(os.geteuid()).pw_name
-    port = ph.free_port()
-    mail = root / "mail"
     services = {
         "smtpd": {"program": "postern-smtpd", "listen": f"smtp=127.0.0.1:{port}",
                   "chroot": "no"},
@@ -53,7 +49,19 @@ def build(root, top, extra=(), qmgr=True, agent=True, start=True,
     else:
         # The built-in default is vmail; tests use the harness's owner.
         services["delivery-agent"]["user"] = "nobody"
-    inst = ph.Instance(root, services=services, open_up_to=top)
+    return services
+
+
+def build(root, top, extra=(), qmgr=True, agent=True, start=True,
+          hostname=HOST, domain="example.test"):
+    """An instance with smtpd, authd, the queue manager and the delivery
+    agent (qmgr/agent False: configured but disabled), the USERS of
+    test_smtpd, the alias team@DOMAIN, started unless start is False.
+    test_postctl_queue and test_sendmail build theirs with it too."""
+    port = ph.free_port()
+    mail = root / "mail"
+    inst = ph.Instance(root, services=queue_services(port, qmgr, agent),
+                       open_up_to=top)
     mail.mkdir(exist_ok=True)
     if ph.is_root():
         os.chown(mail, pwd.getpwnam(inst.mail_owner).pw_uid, -1)

@@ -39,7 +39,8 @@ import postern_harness as ph
 import postern_ipc as ipc
 from test_delivery_agent import connect as agent_connect
 from test_delivery_agent import make_agent
-from test_queue import build, finish, maildir, new_files, queue_empty, wait_files
+from test_queue import (build, finish, maildir, new_files, queue_empty,
+                        queue_services, wait_files)
 from test_smtpd import (HOST, USERS, postctl_in, service_user,  # noqa: F401
                         smtp_ready)
 
@@ -597,20 +598,8 @@ def fill_disk(path):
 
 def disk_instance(root, top, disk):
     """test_queue.build's instance with the spool and the Maildirs on disk."""
-    me = pwd.getpwuid(os.geteuid()).pw_name
     port = ph.free_port()
-    services = {
-        "smtpd": {"program": "postern-smtpd", "listen": f"smtp=127.0.0.1:{port}",
-                  "chroot": "no"},
-        "authd": {},
-        "queue-manager": {"program": "postern-queue-manager",
-                          "listen": "qmgr=private/qmgr", "chroot": "no",
-                          "process_limit": "1"},
-        "delivery-agent": {"program": "postern-delivery-agent",
-                           "listen": "local=private/local", "chroot": "no",
-                           "user": "nobody" if ph.is_root() else me},
-    }
-    inst = ph.Instance(root, services=services, open_up_to=top)
+    inst = ph.Instance(root, services=queue_services(port), open_up_to=top)
     inst.spool = disk / "spool"
     mail = disk / "mail"
     mail.mkdir()

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,60 @@ START_TEST(test_file_sync_dir)
 	/* A file is not a folder. */
 	write_file(path_in(path, sizeof(path), "plain"), "", 0);
 	ck_assert_int_eq(file_sync_dir(path, &error), -1);
+}
+END_TEST
+
+/*
+ * Group commit: threads syncing one folder at once all return 0; threads
+ * syncing a missing one at the same time all get its error, and neither
+ * group's outcome leaks into the other's.
+ */
+struct sync_arg {
+	const char	*dir;
+	int		 rc;
+	char		 error[256];
+};
+
+static void *
+sync_thread(void *p)
+{
+	struct sync_arg	*a = p;
+	const char	*error = "";
+	int		 i;
+
+	a->rc = 0;
+	for (i = 0; i < 200; i++)
+		if (file_sync_dir(a->dir, &error) == -1) {
+			a->rc = -1;
+			(void)snprintf(a->error, sizeof(a->error), "%s", error);
+			return NULL;
+		}
+	return NULL;
+}
+
+START_TEST(test_file_sync_dir_shared)
+{
+	struct sync_arg	 args[8];
+	pthread_t	 t[8];
+	char		 missing[128];
+	int		 i;
+
+	(void)snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
+	for (i = 0; i < 8; i++) {
+		args[i].dir = i % 2 == 0 ? tmpdir : missing;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sync_thread,
+		    &args[i]), 0);
+	}
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	for (i = 0; i < 8; i++) {
+		if (i % 2 == 0) {
+			ck_assert_int_eq(args[i].rc, 0);
+			continue;
+		}
+		ck_assert_int_eq(args[i].rc, -1);
+		ck_assert_ptr_nonnull(strstr(args[i].error, "open folder"));
+	}
 }
 END_TEST
 
@@ -351,6 +406,7 @@ file_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_file_commit_ok);
+	tcase_add_test(tc, test_file_sync_dir_shared);
 	tcase_add_test(tc, test_file_commit_replaces);
 	tcase_add_test(tc, test_file_commit_missing_folder);
 	tcase_add_test(tc, test_file_commit_fsync_fails);

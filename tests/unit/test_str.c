@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <check.h>
 
@@ -165,6 +166,22 @@ START_TEST(test_str_skip_ws)
 }
 END_TEST
 
+START_TEST(test_str_date)
+{
+	char	buf[64];
+
+	ck_assert_int_eq(setenv("TZ", "UTC", 1), 0);
+	tzset();
+	ck_assert_int_eq(str_date(buf, sizeof(buf), 0, false), 0);
+	ck_assert_str_eq(buf, "Thu, 01 Jan 1970 00:00:00 +0000");
+	ck_assert_int_eq(str_date(buf, sizeof(buf), 1795332960, true), 0);
+	ck_assert_str_eq(buf, "Sun, 22 Nov 2026 07:36:00 +0000 (UTC)");
+	/* One byte short of the terminating NUL. */
+	ck_assert_int_eq(str_date(buf, 31, 0, false), -1);
+	ck_assert_int_eq(str_date(buf, 32, 0, false), 0);
+}
+END_TEST
+
 static Suite *
 str_suite(void)
 {
@@ -182,6 +199,7 @@ str_suite(void)
 	tcase_add_test(tc, test_str_has_prefix);
 	tcase_add_test(tc, test_str_lower);
 	tcase_add_test(tc, test_str_skip_ws);
+	tcase_add_test(tc, test_str_date);
 	suite_add_tcase(s, tc);
 	return s;
 }
