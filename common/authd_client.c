@@ -56,6 +56,7 @@
 #define AUTHD_CHALLENGE_MAX	8192	/* a SASL challenge, raw bytes */
 #define AUTHD_LIST_MAX		10000	/* deliver and forward, each */
 #define AUTHD_QUOTA_DIGITS	20	/* UINT64_MAX in decimal */
+#define AUTHD_TRANSPORT_PREFIX	"smtp:"	/* the one transport authd names */
 
 enum authd_req_kind {
 	AUTHD_REQ_RCPT,
@@ -258,6 +259,7 @@ authd_req_tempfail(struct authd_request *r)
 		rr.deliver = empty;
 		rr.forward = empty;
 		rr.text = "";
+		rr.transport = "";
 		r->rcpt_cb(&rr, r->ctx);
 		break;
 	case AUTHD_REQ_AUTH:
@@ -716,6 +718,63 @@ fail:
 	return -1;
 }
 
+/*
+ * A transport as authd writes it: "smtp:" and a next hop, at most
+ * AUTHD_TRANSPORT_MAX bytes, without white space or control bytes.
+ */
+static bool
+authd_transport_valid(const char *t)
+{
+	size_t	 i;
+
+	if (!str_has_prefix(t, AUTHD_TRANSPORT_PREFIX) ||
+	    t[strlen(AUTHD_TRANSPORT_PREFIX)] == '\0' ||
+	    strlen(t) > AUTHD_TRANSPORT_MAX)
+		return false;
+	for (i = 0; t[i] != '\0'; i++)
+		if ((unsigned char)t[i] <= 0x20 || t[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * The routes of a RCPT_RESULT: *transport_r the transport ("" when
+ * absent); *ftransports_r NULL when there is no forward_transport, else
+ * exactly one per forward entry.  Returns 0, or -1 when they are
+ * malformed.
+ */
+static int
+authd_rcpt_transports(struct ipc_msg *m, char *const *forward,
+    const char **transport_r, char ***ftransports_r)
+{
+	char	**list = NULL;
+	size_t	  n = 0, i;
+
+	*transport_r = "";
+	*ftransports_r = NULL;
+	if (ipc_has(m, "transport") && (ipc_get_str(m, "transport",
+	    AUTHD_TRANSPORT_MAX, transport_r) == -1 ||
+	    !authd_transport_valid(*transport_r)))
+		return -1;
+	if (!ipc_has(m, "forward_transport"))
+		return 0;
+	while (forward != NULL && forward[n] != NULL)
+		n++;
+	if (authd_get_list(m, "forward_transport", AUTHD_LIST_MAX,
+	    AUTHD_TRANSPORT_MAX, false, &list) == -1)
+		return -1;
+	for (i = 0; list[i] != NULL; i++)
+		if (i == n || !authd_transport_valid(list[i]))
+			goto fail;
+	if (i != n)
+		goto fail;
+	*ftransports_r = list;
+	return 0;
+fail:
+	authd_list_free(&list);
+	return -1;
+}
+
 static void
 authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 {
@@ -723,6 +782,7 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 	const char		*result, *why = NULL;
 	char			**deliver = NULL, **forward = NULL;
 	char			**maildirs = NULL;
+	char			**ftransports = NULL;
 	uint64_t		*quotas = NULL;
 	uint64_t		 relay = 0;
 
@@ -752,6 +812,9 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 	if (why == NULL && r->mailboxes && authd_rcpt_mailboxes(m, deliver,
 	    &maildirs, &quotas) == -1)
 		why = "RCPT_RESULT with invalid mailboxes";
+	if (why == NULL && authd_rcpt_transports(m, forward, &rep.transport,
+	    &ftransports) == -1)
+		why = "RCPT_RESULT with an invalid transport";
 	if (why != NULL) {
 		authd_req_fail_now(r, why);
 	} else {
@@ -760,6 +823,7 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 		rep.forward = (const char *const *)forward;
 		rep.maildirs = (const char *const *)maildirs;
 		rep.quotas = quotas;
+		rep.forward_transports = (const char *const *)ftransports;
 		authd_req_unlink(r);
 		r->state = AUTHD_REQ_DONE;
 		r->rcpt_cb(&rep, r->ctx);
@@ -768,6 +832,7 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 	authd_list_free(&deliver);
 	authd_list_free(&forward);
 	authd_list_free(&maildirs);
+	authd_list_free(&ftransports);
 	free(quotas);
 }
 

@@ -46,6 +46,8 @@
 #include "compat.h"
 
 #define AUTHD_CLIENT_MAX_PENDING	10000
+/* The longest transport in a RCPT_RESULT ("smtp:" and a next hop). */
+#define AUTHD_TRANSPORT_MAX		300
 
 struct event_base;
 struct authd_client;
@@ -80,6 +82,18 @@ struct authd_rcpt_reply {
 	 */
 	const char *const	*maildirs;
 	const uint64_t		*quotas;
+	/*
+	 * REMOTE: where the recipient goes, "smtp:NEXTHOP" (NEXTHOP as
+	 * postern-tables(5) normalises it: "example.org",
+	 * "[192.0.2.1]:2525"); "" when authd sent none.
+	 */
+	const char		*transport;
+	/*
+	 * LOCAL: the transport of each forward[i], in the same form
+	 * (NULL-terminated, exactly as many as forward), or NULL when authd
+	 * sent none.
+	 */
+	const char *const	*forward_transports;
 };
 
 struct authd_auth_reply {
@@ -117,7 +131,14 @@ void	authd_client_free(struct authd_client **cp);
 /* Drops a request: its callback never runs.  NULL allowed; sets *rp = NULL. */
 void	authd_request_cancel(struct authd_request **rp);
 
-/* RCPT_LOOKUP (client_ip "" for none). */
+/*
+ * RCPT_LOOKUP (client_ip "" for none).  A reply is malformed (the request
+ * fails with TEMPFAIL) when, among the rest, a transport or
+ * forward_transport is not "smtp:" and a next hop, at most
+ * AUTHD_TRANSPORT_MAX bytes in all, without white space or control
+ * bytes, or when there are forward_transport fields but not exactly one
+ * per forward.
+ */
 struct authd_request *authd_client_rcpt(struct authd_client *c,
 	    const char *rcpt, const char *client_ip, bool authenticated,
 	    authd_rcpt_cb *cb, void *ctx);

@@ -770,7 +770,8 @@ dsn_part2(struct dsn_ctx *c, const char **error_r)
 		/* RFC 6533 would say utf-8 for an SMTPUTF8 address. */
 		if (dsn_foldf(b, t, "Final-Recipient: rfc822; %s",
 		    r->addr) == -1 ||
-		    dsn_foldf(b, t, "Action: %s", dsn_action(c->kind)) == -1 ||
+		    dsn_foldf(b, t, "Action: %s", c->kind == DSN_SUCCESS &&
+		    r->relayed ? "relayed" : dsn_action(c->kind)) == -1 ||
 		    dsn_foldf(b, t, "Status: %s", r->status) == -1)
 			goto full;
 		diag = dsn_clean(r->diag);

@@ -42,6 +42,9 @@ struct dsn_rcpt {
 					   full" or the remote reply; "" or
 					   NULL = none; made printable ASCII */
 	const char	*remote_mta;	/* host name; NULL for local delivery */
+	bool		 relayed;	/* DSN_SUCCESS: handed to a server
+					   that does not do DSN (Action:
+					   relayed, RFC 3464 2.3.3) */
 	uint64_t	 last_attempt;	/* seconds since the epoch, 0 = none */
 	uint64_t	 will_retry_until; /* DSN_DELAY: seconds, 0 = none */
 };

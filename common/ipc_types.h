@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	7
+#define IPC_PROTOCOL_VERSION	8
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -56,7 +56,11 @@ enum ipc_type {
 				   [maildir, quota: repeated, one pair per
 				   deliver, when mailboxes was asked and the
 				   recipient reaches only local users, at most
-				   mailboxes of them], [text] */
+				   mailboxes of them], [text],
+				   [transport: remote, "smtp:NEXTHOP" (NEXTHOP as
+				   smtp_tls_policy_maps keys it: "example.org",
+				   "[10.0.0.5]:2525")], [forward_transport:
+				   repeated, one per forward, the same form] */
 
 	/* queue manager, socket private/qmgr (smtpd; no answer) */
 	IPC_QMGR_QUEUED,	/* -> qmgr: id (a new file in incoming/) */
@@ -75,6 +79,23 @@ enum ipc_type {
 				   quota (bytes, 0 none), size (the MAIL
 				   SIZE= or 0) */
 	IPC_QUOTA_RESULT,	/* agent -> : status (ok|full), used (bytes) */
+
+	/* transfer agent, socket private/smtp (the queue manager) */
+	IPC_RELAY,		/* -> agent: id, sender, nexthop ("example.org",
+				   "[10.0.0.5]:2525"), body (enum qfile_body),
+				   smtputf8 (0/1), ret (enum qfile_ret), [envid],
+				   rcpt, orcpt ("" none), notify (QFILE_NOTIFY_*
+				   bits): repeated, one each per recipient, in
+				   order; offset, length (of the message in the
+				   file), arrival (microseconds); fd: the queue
+				   file, read-only */
+	IPC_RELAY_RESULT,	/* agent -> : status (ok|defer|bounce), dsn
+				   ("2.0.0" ...), text (the server's reply or
+				   our reason): repeated, one each per
+				   recipient of the request, in order; relay
+				   ("host[addr]:port", or "none"), [tls]
+				   ("TLSv1.3 with cipher ..."), dsn_passed (0/1:
+				   the server took the DSN parameters) */
 
 	/* queue manager control, socket private/qmgr (postctl queue) */
 	IPC_QMGR_CTL,		/* -> qmgr: verb (flush|hold|release|delete|

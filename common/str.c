@@ -54,6 +54,13 @@ parse_u64_n(const char *s, size_t len, uint64_t max, uint64_t *val_r)
 	return 0;
 }
 
+void
+str_copy_cut(char *dst, size_t size, const char *src)
+{
+	if (str_copy(dst, size, src) == -1)
+		return;		/* cut, and NUL-terminated */
+}
+
 int
 parse_u64(const char *s, uint64_t max, uint64_t *val_r)
 {

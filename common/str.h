@@ -18,6 +18,8 @@
  * Returns 0, or -1 if src did not fit (dst then holds a truncated copy).
  */
 int	str_copy(char *dst, size_t size, const char *src) ATTR_WUR;
+/* The same where a cut copy is fine (texts for logs and replies). */
+void	str_copy_cut(char *dst, size_t size, const char *src);
 
 /*
  * Parses a whole decimal string of digits only (no sign, no spaces, no

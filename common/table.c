@@ -68,6 +68,7 @@ struct table {
 	char		*path;		/* the compiled file */
 	void		*handle;	/* backend's */
 	struct stat	 st;		/* of path when handle was opened */
+	bool		 pinned;	/* table_pin(): never reopen */
 	char		 key[TABLE_KEY_MAX + 1];	/* folded lookup key */
 	char		*value;		/* TABLE_VALUE_MAX + 1, on first use */
 };
@@ -701,6 +702,12 @@ table_close(struct table **tp)
 	*tp = NULL;
 }
 
+void
+table_pin(struct table *t)
+{
+	t->pinned = true;
+}
+
 bool
 table_changed(struct table *t)
 {
@@ -753,7 +760,7 @@ table_lookup(struct table *t, const char *key, const char **value_r,
 		return 0;
 	memcpy(t->key, key, key_len + 1);
 	str_lower(t->key);
-	if (table_changed(t) && table_reopen(t, error_r) == -1)
+	if (!t->pinned && table_changed(t) && table_reopen(t, error_r) == -1)
 		return -1;
 	ret = t->backend->lookup(t->handle, t->key, key_len, &value,
 	    &value_len, error_r);

@@ -70,6 +70,14 @@ void	table_close(struct table **tp);
  */
 int	table_lookup(struct table *t, const char *key, const char **value_r,
 	    const char **error_r) ATTR_WUR;
+/*
+ * Pins t to the file it has open: later lookups no longer stat() the
+ * path and never reopen.  For a process that opens its tables before it
+ * chroots (the transfer agent), where the path cannot be seen any more;
+ * such a process reads a rebuilt table when it is restarted (postctl
+ * reload).
+ */
+void	table_pin(struct table *t);
 /* True when the compiled file was replaced (or removed) since open. */
 bool	table_changed(struct table *t);
 

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The queue manager's side of the delivery agent protocol (IPC_DELIVER,
- * IPC_DELIVER_RESULT over private/local): one connection, opened when
- * first needed, many requests at once told apart by peer_id.  Every
- * request ends in exactly one callback: the agent's answer, or a
- * deferral when the agent cannot be reached, goes away, answers nonsense
- * or takes longer than ipc_timeout.
+ * The queue manager's side of the agent protocols: the delivery agent's
+ * (IPC_DELIVER, IPC_DELIVER_RESULT over private/local) and the transfer
+ * agent's (IPC_RELAY, IPC_RELAY_RESULT over private/smtp).  One
+ * connection per agent, opened when first needed, many requests at once
+ * told apart by peer_id.  Every request ends in exactly one callback: the
+ * agent's answer, or a deferral when the agent cannot be reached, goes
+ * away, answers nonsense or takes longer than its deadline (ipc_timeout
+ * for a delivery; QMGR_RELAY_DEADLINE for a relay, which may try several
+ * servers, each with its own SMTP timeouts).
  */
 #include "config.h"
 
@@ -17,6 +20,7 @@
 #include <event2/event.h>
 
 #include "common/conf.h"
+#include "common/error.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/service.h"
@@ -29,7 +33,9 @@ struct qmgr_req {
 	struct qmgr_agent	*a;
 	uint32_t		 id;
 	time_t			 deadline;
-	qmgr_delivery_cb	*cb;
+	qmgr_delivery_cb	*cb;		/* a delivery */
+	qmgr_relay_cb		*relay_cb;	/* a relay */
+	unsigned int		 nrcpt;		/* a relay's recipients */
 	void			*ctx;
 };
 
@@ -37,6 +43,8 @@ struct qmgr_agent {
 	struct qmgr		*qm;
 	struct event_base	*base;
 	char			*path;
+	const char		*what;		/* for the log */
+	bool			 relays;	/* the transfer agent */
 	struct ipc_conn		*conn;
 	uint32_t		 next_id;
 	unsigned int		 busy;
@@ -57,15 +65,56 @@ qmgr_agent_finish(struct qmgr_req *r, const struct qmgr_outcome *o)
 	free(r);
 }
 
+/* A relay's answer (res NULL: every recipient deferred with why). */
+static void
+qmgr_agent_relay_finish(struct qmgr_req *r, const struct qmgr_relay_result
+    *res, const char *why)
+{
+	struct qmgr_agent	*a = r->a;
+	struct qmgr_relay_result failed;
+	struct qmgr_outcome	*o;
+	unsigned int		 i;
+
+	TAILQ_REMOVE(&a->reqs, r, entry);
+	a->busy--;
+	if (res == NULL) {
+		o = xcalloc(r->nrcpt, sizeof(*o));
+		for (i = 0; i < r->nrcpt; i++) {
+			o[i].status = QFILE_STATUS_DEFERRED;
+			o[i].dsn = "4.3.0";
+			o[i].text = why;
+		}
+		memset(&failed, 0, sizeof(failed));
+		failed.outcomes = o;
+		failed.n = r->nrcpt;
+		failed.relay = "none";
+		r->relay_cb(&failed, r->ctx);
+		free(o);
+	} else
+		r->relay_cb(res, r->ctx);
+	free(r);
+}
+
+/* Ends r with a deferral of all it asked for. */
+static void
+qmgr_agent_defer(struct qmgr_req *r, const char *why)
+{
+	struct qmgr_outcome	 o = { QFILE_STATUS_DEFERRED, "4.3.0", why };
+
+	if (r->relay_cb != NULL)
+		qmgr_agent_relay_finish(r, NULL, why);
+	else
+		qmgr_agent_finish(r, &o);
+}
+
 /* Every request still open fails over to a deferral (connection lost). */
 static void
 qmgr_agent_fail_all(struct qmgr_agent *a, const char *why)
 {
-	struct qmgr_outcome	 o = { QFILE_STATUS_DEFERRED, "4.3.0", why };
 	struct qmgr_req		*r;
 
 	while ((r = TAILQ_FIRST(&a->reqs)) != NULL)
-		qmgr_agent_finish(r, &o);
+		qmgr_agent_defer(r, why);
 }
 
 static void
@@ -74,10 +123,108 @@ qmgr_agent_closed(struct ipc_conn *c ATTR_UNUSED, const char *reason,
 {
 	struct qmgr_agent	*a = ctx;
 
-	log_warning("delivery agent %s: connection closed: %s", a->path,
+	log_warning("%s %s: connection closed: %s", a->what, a->path,
 	    reason);
 	ipc_conn_free(&a->conn);
-	qmgr_agent_fail_all(a, "delivery agent went away");
+	qmgr_agent_fail_all(a, a->relays ? "transfer agent went away" :
+	    "delivery agent went away");
+}
+
+/* The repeated field key of m, each at most max bytes; n of them. */
+static const char **
+qmgr_agent_strs(const struct ipc_msg *m, const char *key, size_t max,
+    unsigned int n)
+{
+	const char	**v, *k;
+	const uint8_t	*val;
+	size_t		 cursor = 0, klen, vlen, b;
+	unsigned int	 got = 0;
+	int		 r;
+
+	v = xcalloc(n + 1, sizeof(*v));
+	while ((r = ipc_next_field(m, &cursor, &k, &klen, &val, &vlen)) == 1) {
+		if (klen != strlen(key) || memcmp(k, key, klen) != 0)
+			continue;
+		if (got == n || vlen > max)
+			goto bad;
+		for (b = 0; b < vlen; b++)
+			if (val[b] < 0x20 || val[b] == 0x7f)
+				goto bad;
+		v[got++] = xstrndup((const char *)val, vlen);
+	}
+	if (r == 0 && got == n)
+		return v;
+bad:
+	while (got > 0)
+		free((char *)v[--got]);
+	free(v);
+	return NULL;
+}
+
+static void
+qmgr_agent_strs_free(const char **v, unsigned int n)
+{
+	unsigned int	 i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free((char *)v[i]);
+	free(v);
+}
+
+/* IPC_RELAY_RESULT (or IPC_ERROR) for r.  -1: nonsense (drop the agent). */
+static int
+qmgr_agent_relay_msg(struct qmgr_req *r, struct ipc_msg *m)
+{
+	struct qmgr_relay_result res;
+	struct qmgr_outcome	*o;
+	const char		**st, **dsn, **text, *relay, *tls = NULL, *err;
+	uint64_t		 passed;
+	unsigned int		 i, n = r->nrcpt;
+	int			 ret = -1;
+
+	if (m->type == IPC_ERROR) {
+		if (ipc_get_str(m, "text", QFILE_DIAG_MAX, &err) == -1)
+			err = "refused";
+		qmgr_agent_relay_finish(r, NULL, error_fmt("transfer agent: "
+		    "%s", err));
+		return 0;
+	}
+	if (m->type != IPC_RELAY_RESULT)
+		return -1;
+	st = qmgr_agent_strs(m, "status", 16, n);
+	dsn = qmgr_agent_strs(m, "dsn", QFILE_DSN_MAX, n);
+	text = qmgr_agent_strs(m, "text", QFILE_DIAG_MAX, n);
+	if (st == NULL || dsn == NULL || text == NULL ||
+	    ipc_get_str(m, "relay", 512, &relay) == -1 ||
+	    (ipc_has(m, "tls") && ipc_get_str(m, "tls", 256, &tls) == -1) ||
+	    ipc_get_u64(m, "dsn_passed", 1, &passed) == -1)
+		goto out;
+	o = xcalloc(n, sizeof(*o));
+	for (i = 0; i < n; i++) {
+		o[i].status = strcmp(st[i], "ok") == 0 ?
+		    QFILE_STATUS_DELIVERED : strcmp(st[i], "bounce") == 0 ?
+		    QFILE_STATUS_FAILED : QFILE_STATUS_DEFERRED;
+		o[i].dsn = dsn[i][0] != '\0' ? dsn[i] : o[i].status ==
+		    QFILE_STATUS_DELIVERED ? "2.0.0" : o[i].status ==
+		    QFILE_STATUS_FAILED ? "5.0.0" : "4.0.0";
+		o[i].text = text[i];
+	}
+	memset(&res, 0, sizeof(res));
+	res.outcomes = o;
+	res.n = n;
+	res.relay = relay;
+	res.tls = tls;
+	res.dsn_passed = passed != 0;
+	qmgr_agent_relay_finish(r, &res, NULL);
+	free(o);
+	ret = 0;
+out:
+	qmgr_agent_strs_free(st, n);
+	qmgr_agent_strs_free(dsn, n);
+	qmgr_agent_strs_free(text, n);
+	return ret;
 }
 
 static int
@@ -95,10 +242,20 @@ qmgr_agent_msg(struct ipc_conn *c ATTR_UNUSED, struct ipc_msg *m, void *ctx)
 	TAILQ_FOREACH(r, &a->reqs, entry)
 		if (r->id == m->peer_id)
 			break;
+	if (r != NULL && r->relay_cb != NULL) {
+		if (qmgr_agent_relay_msg(r, m) == -1) {
+			log_warning("%s %s: bad answer %u to relay request %u",
+			    a->what, a->path, m->type, m->peer_id);
+			ipc_msg_free(&m);
+			return -1;
+		}
+		ipc_msg_free(&m);
+		return 0;
+	}
 	if (m->type != IPC_DELIVER_RESULT || r == NULL ||
 	    ipc_get_str(m, "status", 16, &status) == -1) {
-		log_warning("delivery agent %s: unexpected message type %u "
-		    "for request %u", a->path, m->type, m->peer_id);
+		log_warning("%s %s: unexpected message type %u "
+		    "for request %u", a->what, a->path, m->type, m->peer_id);
 		ipc_msg_free(&m);
 		return -1;
 	}
@@ -130,7 +287,7 @@ qmgr_agent_connect(struct qmgr_agent *a)
 	int		 fd, r;
 
 	if ((fd = ipc_connect_nonblock(a->path, &error)) == -1) {
-		log_warning("delivery agent: %s", error);
+		log_warning("%s: %s", a->what, error);
 		return -1;
 	}
 	a->conn = ipc_conn_new(a->base, fd, cfg->ipc_max_message_size,
@@ -151,18 +308,17 @@ qmgr_agent_fail_cb(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED,
     void *arg)
 {
 	struct qmgr_agent	*a = arg;
-	struct qmgr_outcome	 o = { QFILE_STATUS_DEFERRED, "4.3.0",
-	    "delivery agent unavailable" };
 	struct qmgr_req		*r;
 
 	while ((r = TAILQ_FIRST(&a->failed)) != NULL) {
 		TAILQ_REMOVE(&a->failed, r, entry);
 		TAILQ_INSERT_TAIL(&a->reqs, r, entry);
-		qmgr_agent_finish(r, &o);
+		qmgr_agent_defer(r, a->relays ? "transfer agent unavailable" :
+		    "delivery agent unavailable");
 	}
 }
 
-/* Once a second: requests past their deadline are given up. */
+/* Once a second: a request past its deadline means the agent is stuck. */
 static void
 qmgr_agent_timer(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED,
     void *arg)
@@ -171,24 +327,28 @@ qmgr_agent_timer(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED,
 	struct qmgr_req		*r;
 	time_t			 now = time(NULL);
 
-	r = TAILQ_FIRST(&a->reqs);
-	if (r != NULL && r->deadline <= now) {
-		/* The oldest is overdue: the agent is stuck; start over. */
-		log_warning("delivery agent %s: no answer within %us",
-		    a->path, cfg->ipc_timeout);
+	TAILQ_FOREACH(r, &a->reqs, entry)
+		if (r->deadline <= now)
+			break;
+	if (r != NULL) {
+		log_warning("%s %s: no answer in time", a->what, a->path);
 		ipc_conn_free(&a->conn);
-		qmgr_agent_fail_all(a, "delivery agent did not answer");
+		qmgr_agent_fail_all(a, a->relays ?
+		    "transfer agent did not answer" :
+		    "delivery agent did not answer");
 	}
 }
 
 struct qmgr_agent *
-qmgr_agent_new(struct qmgr *qm, const char *path)
+qmgr_agent_new(struct qmgr *qm, const char *path, bool relays)
 {
 	struct qmgr_agent	*a;
 	struct timeval		 sec = { 1, 0 };
 
 	a = xcalloc(1, sizeof(*a));
 	a->qm = qm;
+	a->relays = relays;
+	a->what = relays ? "transfer agent" : "delivery agent";
 	a->base = service_base(qm->sv);
 	a->path = xstrdup(path);
 	a->next_id = 1;
@@ -263,6 +423,56 @@ qmgr_agent_deliver(struct qmgr_agent *a, const struct qmgr_delivery *d,
 			ipc_add_u64(m, "gid", d->gid);
 		}
 		rc = ipc_conn_send(a->conn, m, d->fd);
+		ipc_msg_free(&m);
+	}
+	if (rc == 0) {
+		TAILQ_INSERT_TAIL(&a->reqs, r, entry);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&a->failed, r, entry);
+	(void)event_add(a->fail_ev, &now0);
+}
+
+void
+qmgr_agent_relay(struct qmgr_agent *a, const struct qmgr_relay *rq,
+    qmgr_relay_cb *cb, void *ctx)
+{
+	struct timeval	 now0 = { 0, 0 };
+	struct qmgr_req	*r;
+	struct ipc_msg	*m;
+	unsigned int	 i;
+	int		 rc = -1;
+
+	r = xcalloc(1, sizeof(*r));
+	r->a = a;
+	r->relay_cb = cb;
+	r->nrcpt = rq->n;
+	r->ctx = ctx;
+	r->deadline = time(NULL) + QMGR_RELAY_DEADLINE;
+	a->busy++;
+	if (a->conn != NULL || qmgr_agent_connect(a) == 0) {
+		if (++a->next_id == 0)
+			a->next_id = 1;
+		r->id = a->next_id;
+		m = ipc_msg_new(IPC_RELAY, r->id);
+		ipc_add_str(m, "id", rq->id);
+		ipc_add_str(m, "sender", rq->sender);
+		ipc_add_str(m, "nexthop", rq->nexthop);
+		ipc_add_u64(m, "body", rq->body);
+		ipc_add_u64(m, "ret", rq->ret);
+		ipc_add_u64(m, "smtputf8", rq->smtputf8 ? 1 : 0);
+		if (rq->envid != NULL)
+			ipc_add_str(m, "envid", rq->envid);
+		for (i = 0; i < rq->n; i++) {
+			ipc_add_str(m, "rcpt", rq->rcpts[i]);
+			ipc_add_str(m, "orcpt", rq->orcpts[i] != NULL ?
+			    rq->orcpts[i] : "");
+			ipc_add_u64(m, "notify", rq->notify[i]);
+		}
+		ipc_add_u64(m, "offset", rq->offset);
+		ipc_add_u64(m, "length", rq->length);
+		ipc_add_u64(m, "arrival", rq->arrival);
+		rc = ipc_conn_send(a->conn, m, rq->fd);
 		ipc_msg_free(&m);
 	}
 	if (rc == 0) {

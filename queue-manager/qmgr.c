@@ -77,7 +77,40 @@ struct qrcpt {
 	struct authd_request *req;	/* the RCPT lookup */
 	struct qmsg	*m;		/* the lookup's callback needs both */
 	unsigned int	 i;
+	char		*remote_mta;	/* the server of the last relay */
+	bool		 relayed;	/* sent to a server without DSN */
+	bool		 dsn_passed;	/* sent to a server with DSN */
 };
+
+/*
+ * One relay job: recipients of one message for one next hop, at most
+ * queue_destination_recipient_limit of them.  It is built while the
+ * message's recipients are resolved (m->building), becomes ready when
+ * the last lookup is back, and goes to the transfer agent when its
+ * destination has room (queue_destination_concurrency) and the agent
+ * has (queue_remote_concurrency).
+ */
+struct qrelay {
+	TAILQ_ENTRY(qrelay)	 entry;		/* ready or flight */
+	struct qrelay		*next_build;	/* m->building */
+	struct qmsg		*m;
+	char			*nexthop;
+	struct qdest		*dest;		/* in flight */
+	unsigned int		 n;
+	unsigned int		 size;
+	unsigned int		*ridx;		/* recipient index, each */
+	char			**addrs;	/* the address sent to */
+	char			**orcpts;	/* NULL none */
+	unsigned int		*notify;
+};
+
+/* Relay jobs in flight to one next hop. */
+struct qdest {
+	struct qdest		*next;
+	char			*nexthop;
+	unsigned int		 inflight;
+};
+#define QMGR_DEST_BUCKETS	1024
 
 /* One mailbox delivery. */
 struct qdeliv {
@@ -124,10 +157,16 @@ static TAILQ_HEAD(, qdeliv) qmgr_ready = TAILQ_HEAD_INITIALIZER(qmgr_ready);
 static TAILQ_HEAD(, qdeliv) qmgr_flight = TAILQ_HEAD_INITIALIZER(qmgr_flight);
 /* Deliveries waiting for their USER lookup. */
 static TAILQ_HEAD(, qdeliv) qmgr_lookup = TAILQ_HEAD_INITIALIZER(qmgr_lookup);
+static TAILQ_HEAD(, qrelay) qmgr_relay_ready =
+    TAILQ_HEAD_INITIALIZER(qmgr_relay_ready);
+static TAILQ_HEAD(, qrelay) qmgr_relay_flight =
+    TAILQ_HEAD_INITIALIZER(qmgr_relay_flight);
+static struct qdest *qmgr_dests[QMGR_DEST_BUCKETS];
 
 static void	qmgr_attempt(struct qmsg *m);
 static void	qmgr_attempt_check(struct qmsg *m);
 static void	qmgr_dispatch(struct qmgr *qm);
+static void	qmgr_relay_dispatch(struct qmgr *qm);
 static void	qmgr_take(struct qmgr *qm, struct qmsg *m);
 
 static uint64_t
@@ -381,6 +420,7 @@ qmgr_rcpts_free(struct qmsg *m)
 	for (i = 0; i < m->nrcpt; i++) {
 		authd_request_cancel(&m->rcpts[i].req);
 		free(m->rcpts[i].text);
+		free(m->rcpts[i].remote_mta);
 	}
 	free(m->rcpts);
 	m->rcpts = NULL;
@@ -398,6 +438,23 @@ qmgr_deliv_free(struct qdeliv *d)
 	free(d);
 }
 
+static void
+qmgr_relay_free(struct qrelay *rl)
+{
+	unsigned int	 k;
+
+	for (k = 0; k < rl->n; k++) {
+		free(rl->addrs[k]);
+		free(rl->orcpts[k]);
+	}
+	free(rl->ridx);
+	free(rl->addrs);
+	free(rl->orcpts);
+	free(rl->notify);
+	free(rl->nexthop);
+	free(rl);
+}
+
 /* Forgets m entirely (its file is gone, or at exit). */
 void
 qmgr_msg_free(struct qmsg *m)
@@ -405,6 +462,7 @@ qmgr_msg_free(struct qmsg *m)
 	struct qmgr	 *qm = m->qm;
 	struct qmsg	**pp;
 	struct qdeliv	 *d, *next;
+	struct qrelay	 *rl, *rnext;
 
 	qmgr_unlist(m);
 	for (d = TAILQ_FIRST(&qmgr_ready); d != NULL; d = next) {
@@ -419,6 +477,17 @@ qmgr_msg_free(struct qmsg *m)
 		if (d->m == m) {
 			TAILQ_REMOVE(&qmgr_lookup, d, entry);
 			qmgr_deliv_free(d);
+		}
+	}
+	while ((rl = m->building) != NULL) {
+		m->building = rl->next_build;
+		qmgr_relay_free(rl);
+	}
+	for (rl = TAILQ_FIRST(&qmgr_relay_ready); rl != NULL; rl = rnext) {
+		rnext = TAILQ_NEXT(rl, entry);
+		if (rl->m == m) {
+			TAILQ_REMOVE(&qmgr_relay_ready, rl, entry);
+			qmgr_relay_free(rl);
 		}
 	}
 	for (pp = &qm->hash[qmgr_hash_of(qm, m->id)]; *pp != NULL;
@@ -784,6 +853,240 @@ qmgr_dispatch(struct qmgr *qm)
 	}
 }
 
+/* ---- relays (the transfer agent) ---------------------------------------- */
+
+static struct qdest **
+qmgr_dest_slot(const char *nexthop)
+{
+	struct qdest	**pp;
+	uint32_t	  h = 2166136261u;
+	const char	 *p;
+
+	for (p = nexthop; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (pp = &qmgr_dests[h % QMGR_DEST_BUCKETS]; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (strcmp((*pp)->nexthop, nexthop) == 0)
+			break;
+	return pp;
+}
+
+static void
+qmgr_dest_release(struct qdest *dest)
+{
+	struct qdest	**pp;
+
+	if (--dest->inflight > 0)
+		return;
+	pp = qmgr_dest_slot(dest->nexthop);
+	*pp = dest->next;
+	free(dest->nexthop);
+	free(dest);
+}
+
+/* The domain of addr ("" when it has none). */
+static const char *
+qmgr_domain(const char *addr)
+{
+	const char	*at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/*
+ * Adds recipient i of m, sent as addr, to m's relay job for transport
+ * ("smtp:NEXTHOP" from authd).  Returns 0, or -1 with *why_r when the
+ * transport is not one we can relay with.
+ */
+static int
+qmgr_relay_add(struct qmsg *m, unsigned int i, const char *addr,
+    const char *orcpt, const char *transport, const char **why_r)
+{
+	const struct qfile_rcpt	*qr = qfile_rcpt(m->q, i);
+	struct qrelay		*rl;
+	const char		*nexthop;
+	unsigned int		 k;
+
+	if (transport == NULL || transport[0] == '\0')
+		nexthop = qmgr_domain(addr);
+	else if (strncmp(transport, "smtp:", 5) == 0)
+		nexthop = transport + 5;
+	else if (strncmp(transport, "relay:", 6) == 0)
+		nexthop = transport + 6;
+	else {
+		*why_r = "transport not supported for relaying";
+		return -1;
+	}
+	if (nexthop[0] == '\0')
+		nexthop = qmgr_domain(addr);
+	if (nexthop[0] == '\0') {
+		*why_r = "no domain to relay to";
+		return -1;
+	}
+	for (rl = m->building; rl != NULL; rl = rl->next_build)
+		if (rl->n < cfg->queue_destination_recipient_limit &&
+		    strcmp(rl->nexthop, nexthop) == 0)
+			break;
+	if (rl == NULL) {
+		rl = xcalloc(1, sizeof(*rl));
+		rl->m = m;
+		rl->nexthop = xstrdup(nexthop);
+		rl->next_build = m->building;
+		m->building = rl;
+	}
+	if (rl->n == rl->size) {
+		rl->size = rl->size == 0 ? 4 : rl->size * 2;
+		rl->ridx = xreallocarray(rl->ridx, rl->size,
+		    sizeof(*rl->ridx));
+		rl->addrs = xreallocarray(rl->addrs, rl->size,
+		    sizeof(*rl->addrs));
+		rl->orcpts = xreallocarray(rl->orcpts, rl->size,
+		    sizeof(*rl->orcpts));
+		rl->notify = xreallocarray(rl->notify, rl->size,
+		    sizeof(*rl->notify));
+	}
+	k = rl->n++;
+	rl->ridx[k] = i;
+	rl->addrs[k] = xstrdup(addr);
+	rl->orcpts[k] = orcpt != NULL ? xstrdup(orcpt) : NULL;
+	rl->notify[k] = qr->notify;
+	m->rcpts[i].pending++;
+	return 0;
+}
+
+/* m's last lookup is back: its relay jobs may go. */
+static void
+qmgr_relay_release(struct qmsg *m)
+{
+	struct qrelay	*rl;
+
+	if (m->building == NULL)
+		return;
+	while ((rl = m->building) != NULL) {
+		m->building = rl->next_build;
+		rl->next_build = NULL;
+		TAILQ_INSERT_TAIL(&qmgr_relay_ready, rl, entry);
+	}
+	qmgr_relay_dispatch(m->qm);
+}
+
+/* The host part of "host[addr]:port", for Remote-MTA. */
+static char *
+qmgr_relay_host(const char *relay)
+{
+	const char	*b = strchr(relay, '[');
+
+	if (strcmp(relay, "none") == 0)
+		return NULL;
+	return b != NULL ? xstrndup(relay, (size_t)(b - relay)) :
+	    xstrdup(relay);
+}
+
+static void
+qmgr_relayed(const struct qmgr_relay_result *res, void *ctx)
+{
+	struct qrelay			*rl = ctx;
+	struct qmsg			*m = rl->m;
+	struct qmgr			*qm = m->qm;
+	const struct qmgr_outcome	*o;
+	const char			*rcpt, *status;
+	struct qrcpt			*r;
+	unsigned int			 k, i, n = rl->n, *ridx;
+
+	TAILQ_REMOVE(&qmgr_relay_flight, rl, entry);
+	qm->nrelays--;
+	qmgr_dest_release(rl->dest);
+	for (k = 0; k < n && k < res->n; k++) {
+		o = &res->outcomes[k];
+		i = rl->ridx[k];
+		r = &m->rcpts[i];
+		rcpt = qfile_rcpt(m->q, i)->addr;
+		status = o->status == QFILE_STATUS_DELIVERED ? "sent" :
+		    o->status == QFILE_STATUS_FAILED ? "bounced" : "deferred";
+		log_q(LOG_INFO, m->id, "to=<%s>%s%s%s, relay=%s, delay=%.2f, "
+		    "%s%s%sdsn=%s, status=%s (%s)", log_safe(rl->addrs[k]),
+		    strcmp(rcpt, rl->addrs[k]) != 0 ? ", orig_to=<" : "",
+		    strcmp(rcpt, rl->addrs[k]) != 0 ? log_safe(rcpt) : "",
+		    strcmp(rcpt, rl->addrs[k]) != 0 ? ">" : "",
+		    log_safe(res->relay), qmgr_delay(m),
+		    res->tls != NULL ? "tls=" : "",
+		    res->tls != NULL ? log_safe(res->tls) : "",
+		    res->tls != NULL ? ", " : "", o->dsn, status,
+		    log_safe(o->text));
+		free(r->remote_mta);
+		r->remote_mta = qmgr_relay_host(res->relay);
+		if (o->status == QFILE_STATUS_DELIVERED) {
+			if (res->dsn_passed)
+				r->dsn_passed = true;
+			else
+				r->relayed = true;
+		}
+		qmgr_outcome(m, i, o->status, o->dsn, o->text);
+	}
+	/* An answer short of recipients: the rest are deferred. */
+	for (; k < n; k++)
+		qmgr_outcome(m, rl->ridx[k], QFILE_STATUS_DEFERRED, "4.3.0",
+		    "no answer from the transfer agent");
+	ridx = rl->ridx;
+	rl->ridx = NULL;
+	qmgr_relay_free(rl);
+	for (k = 0; k < n; k++)
+		qmgr_rcpt_step(m, ridx[k]);
+	free(ridx);
+	qmgr_relay_dispatch(qm);
+}
+
+static void
+qmgr_relay_dispatch(struct qmgr *qm)
+{
+	const struct qfile_mail	*mail;
+	struct qmgr_relay	 rq;
+	struct qrelay		*rl, *next;
+	struct qdest		**slot, *dest;
+	uint64_t		 off, len;
+	unsigned int		 scanned = 0;
+
+	for (rl = TAILQ_FIRST(&qmgr_relay_ready); rl != NULL &&
+	    scanned < QMGR_DISPATCH_SCAN; rl = next, scanned++) {
+		next = TAILQ_NEXT(rl, entry);
+		if (qm->nrelays >= cfg->queue_remote_concurrency)
+			return;
+		slot = qmgr_dest_slot(rl->nexthop);
+		if (*slot != NULL && (*slot)->inflight >=
+		    cfg->queue_destination_concurrency)
+			continue;
+		if ((dest = *slot) == NULL) {
+			dest = xcalloc(1, sizeof(*dest));
+			dest->nexthop = xstrdup(rl->nexthop);
+			*slot = dest;
+		}
+		dest->inflight++;
+		rl->dest = dest;
+		qm->nrelays++;
+		TAILQ_REMOVE(&qmgr_relay_ready, rl, entry);
+		TAILQ_INSERT_TAIL(&qmgr_relay_flight, rl, entry);
+		mail = qfile_mail(rl->m->q);
+		qfile_message(rl->m->q, &off, &len);
+		memset(&rq, 0, sizeof(rq));
+		rq.id = rl->m->id;
+		rq.sender = mail->sender;
+		rq.nexthop = rl->nexthop;
+		rq.envid = mail->envid;
+		rq.body = mail->body;
+		rq.ret = mail->ret;
+		rq.smtputf8 = mail->smtputf8;
+		rq.rcpts = (const char *const *)rl->addrs;
+		rq.orcpts = (const char *const *)rl->orcpts;
+		rq.notify = rl->notify;
+		rq.n = rl->n;
+		rq.offset = off;
+		rq.length = len;
+		rq.arrival = rl->m->arrival_usec;
+		rq.fd = qfile_fd(rl->m->q);
+		qmgr_agent_relay(qm->relay, &rq, qmgr_relayed, rl);
+	}
+}
+
 static void
 qmgr_user_found(const struct authd_user_reply *u, void *ctx)
 {
@@ -834,10 +1137,10 @@ qmgr_rcpt_resolved(const struct authd_rcpt_reply *a, void *ctx)
 {
 	struct qrcpt	*r = ctx;
 	struct qmsg	*m = r->m;
-	unsigned int	 i = r->i, n;
+	unsigned int	 i = r->i, n, k = 0;
 	struct qdeliv	*d;
-	const char	*addr = qfile_rcpt(m->q, i)->addr;
-	char		*folder;
+	const char	*addr = qfile_rcpt(m->q, i)->addr, *orcpt, *why;
+	char		*folder, *oalloc = NULL;
 
 	r->req = NULL;
 	switch (a->result) {
@@ -856,21 +1159,33 @@ qmgr_rcpt_resolved(const struct authd_rcpt_reply *a, void *ctx)
 			    qmgr_user_found, d);
 		}
 		free(folder);
-		if (a->forward != NULL && a->forward[0] != NULL)
-			qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
-			    "forwarding to remote addresses needs the "
-			    "transfer agent, which is not there yet");
-		else if (n == 0)
+		for (k = 0; a->forward != NULL && a->forward[k] != NULL;
+		    k++) {
+			orcpt = qfile_rcpt(m->q, i)->orcpt;
+			if (orcpt == NULL)
+				orcpt = oalloc = xasprintf("rfc822;%s", addr);
+			if (qmgr_relay_add(m, i, a->forward[k], orcpt,
+			    a->forward_transports != NULL ?
+			    a->forward_transports[k] : NULL, &why) == -1)
+				qmgr_outcome(m, i, QFILE_STATUS_DEFERRED,
+				    "4.3.5", why);
+			free(oalloc);
+			oalloc = NULL;
+		}
+		if (n == 0 && k == 0)
 			qmgr_outcome(m, i, QFILE_STATUS_FAILED, "5.1.1",
 			    "no mailbox for this address");
 		break;
 	case AUTHD_RCPT_REMOTE:
-		qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.0",
-		    "remote delivery needs the transfer agent, which is not "
-		    "there yet");
-		log_q(LOG_INFO, m->id, "to=<%s>, relay=none, delay=%.2f, "
-		    "dsn=4.3.0, status=deferred (no transfer agent yet)",
-		    log_safe(addr), qmgr_delay(m));
+		if (qmgr_relay_add(m, i, addr, qfile_rcpt(m->q, i)->orcpt,
+		    a->transport, &why) == -1) {
+			qmgr_outcome(m, i, QFILE_STATUS_DEFERRED, "4.3.5",
+			    why);
+			log_q(LOG_INFO, m->id, "to=<%s>, relay=none, delay=%.2f, "
+			    "dsn=4.3.5, status=deferred (%s: %s)",
+			    log_safe(addr), qmgr_delay(m), why,
+			    log_safe(a->transport != NULL ? a->transport : ""));
+		}
 		break;
 	case AUTHD_RCPT_UNKNOWN:
 		qmgr_outcome(m, i, QFILE_STATUS_FAILED, "5.1.1",
@@ -885,6 +1200,9 @@ qmgr_rcpt_resolved(const struct authd_rcpt_reply *a, void *ctx)
 		    "address lookup failed (authd)");
 		break;
 	}
+	/* The last lookup: the relay jobs are complete. */
+	if (--m->nlookup == 0)
+		qmgr_relay_release(m);
 	qmgr_rcpt_step(m, i);
 }
 
@@ -909,6 +1227,7 @@ qmgr_attempt(struct qmsg *m)
 		m->rcpts[i].m = m;
 		m->rcpts[i].i = i;
 		m->pending++;
+		m->nlookup++;
 	}
 	if (m->pending == 0) {			/* all final: only remove */
 		qmgr_attempt_check(m);
@@ -1131,6 +1450,7 @@ qmgr_dsn_rcpt(struct dsn_rcpt *dr, const struct qmsg *m, unsigned int i,
 	dr->orcpt = qr->orcpt;
 	dr->status = m->rcpts[i].dsn;
 	dr->diag = m->rcpts[i].text != NULL ? m->rcpts[i].text : "";
+	dr->remote_mta = m->rcpts[i].remote_mta;
 	dr->last_attempt = now;
 }
 
@@ -1191,9 +1511,13 @@ qmgr_attempt_check(struct qmsg *m)
 		    (qr->notify == 0 ||
 		    (qr->notify & QFILE_NOTIFY_FAILURE) != 0))
 			qmgr_dsn_rcpt(&f->fail[f->nfail++], m, i, now);
+		/* A server that took NOTIFY reports the success itself. */
 		if (r->outcome == QFILE_STATUS_DELIVERED &&
-		    (qr->notify & QFILE_NOTIFY_SUCCESS) != 0 && !null_sender)
-			qmgr_dsn_rcpt(&f->succ[f->nsucc++], m, i, now);
+		    (qr->notify & QFILE_NOTIFY_SUCCESS) != 0 && !null_sender &&
+		    !(r->dsn_passed && !r->relayed)) {
+			qmgr_dsn_rcpt(&f->succ[f->nsucc], m, i, now);
+			f->succ[f->nsucc++].relayed = r->relayed;
+		}
 		/* RFC 3461 4.1: no NOTIFY means FAILURE or FAILURE,DELAY. */
 		if (r->outcome == QFILE_STATUS_DEFERRED && !null_sender &&
 		    (qr->notify == 0 ||
@@ -1384,7 +1708,8 @@ qmgr_new(struct service *sv, const char **error_r)
 	}
 	qm->authd = authd_client_new(service_base(sv), QMGR_AUTHD_SOCKET,
 	    "queue-manager");
-	qm->agent = qmgr_agent_new(qm, QMGR_AGENT_SOCKET);
+	qm->agent = qmgr_agent_new(qm, QMGR_AGENT_SOCKET, false);
+	qm->relay = qmgr_agent_new(qm, QMGR_RELAY_SOCKET, true);
 	qm->tick = event_new(service_base(sv), -1, EV_PERSIST, qmgr_tick, qm);
 	if (qm->tick == NULL || event_add(qm->tick, &sec) == -1) {
 		*error_r = "cannot add the queue manager's timer";
@@ -1417,6 +1742,7 @@ qmgr_free(struct qmgr **qp)
 	struct qmgr	*qm = *qp;
 	struct qmgr_client *cl;
 	struct qdeliv	*d;
+	struct qrelay	*rl;
 	unsigned int	 i;
 	struct qmsg	*m;
 
@@ -1434,6 +1760,16 @@ qmgr_free(struct qmgr **qp)
 	qmgr_pickup_free(&qm->pickup);
 	workq_free(&qm->syncq);
 	qmgr_agent_free(&qm->agent);
+	qmgr_agent_free(&qm->relay);
+	while ((rl = TAILQ_FIRST(&qmgr_relay_flight)) != NULL) {
+		TAILQ_REMOVE(&qmgr_relay_flight, rl, entry);
+		qmgr_dest_release(rl->dest);
+		qmgr_relay_free(rl);
+	}
+	while ((rl = TAILQ_FIRST(&qmgr_relay_ready)) != NULL) {
+		TAILQ_REMOVE(&qmgr_relay_ready, rl, entry);
+		qmgr_relay_free(rl);
+	}
 	while ((d = TAILQ_FIRST(&qmgr_flight)) != NULL) {
 		TAILQ_REMOVE(&qmgr_flight, d, entry);
 		qmgr_deliv_free(d);

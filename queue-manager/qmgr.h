@@ -39,6 +39,7 @@
 #define QMGR_DIR_MAILDROP	QFILE_DIR_MAILDROP
 /* Where the delivery agent and authd listen, relative to the spool. */
 #define QMGR_AGENT_SOCKET	"private/local"
+#define QMGR_RELAY_SOCKET	"private/smtp"
 #define QMGR_AUTHD_SOCKET	"private/auth-userdb"
 /* A tmp.* file in incoming/ this old is a crashed session's leftover. */
 #define QMGR_STALE_TMP		3600
@@ -70,6 +71,7 @@ enum qmgr_ctl_verb {
 };
 
 struct qrcpt;
+struct qrelay;
 struct qmgr_client;
 
 /*
@@ -95,6 +97,8 @@ struct qmsg {
 	unsigned int		 nrcpt;
 	unsigned int		 pending;	/* recipients without outcome */
 	unsigned int		 ndeliv;	/* its qdeliv objects */
+	unsigned int		 nlookup;	/* RCPT lookups in flight */
+	struct qrelay		*building;	/* relays until nlookup is 0 */
 	bool			 syncing;
 	enum qmgr_ctl_verb	 ctl;		/* active: when the attempt ends */
 };
@@ -103,6 +107,8 @@ struct qmgr {
 	struct service		*sv;
 	struct authd_client	*authd;
 	struct qmgr_agent	*agent;
+	struct qmgr_agent	*relay;		/* the transfer agent */
+	unsigned int		 nrelays;	/* relay jobs in flight */
 	struct qmgr_pickup	*pickup;
 	struct workq		*syncq;
 	struct event		*tick;		/* once a second */
@@ -201,11 +207,45 @@ struct qmgr_outcome {
 };
 typedef void qmgr_delivery_cb(const struct qmgr_outcome *o, void *ctx);
 
-struct qmgr_agent *qmgr_agent_new(struct qmgr *qm, const char *path);
+/* A relay through the transfer agent: one message, one next hop. */
+struct qmgr_relay {
+	const char		*id;
+	const char		*sender;
+	const char		*nexthop;
+	const char		*envid;		/* NULL none */
+	enum qfile_body		 body;
+	enum qfile_ret		 ret;
+	bool			 smtputf8;
+	const char *const	*rcpts;		/* n of each */
+	const char *const	*orcpts;	/* NULL entries: none */
+	const unsigned int	*notify;
+	unsigned int		 n;
+	uint64_t		 offset;
+	uint64_t		 length;
+	uint64_t		 arrival;	/* microseconds */
+	int			 fd;
+};
+struct qmgr_relay_result {
+	const struct qmgr_outcome *outcomes;	/* one per recipient */
+	unsigned int		 n;
+	const char		*relay;		/* "host[addr]:port" or "none" */
+	const char		*tls;		/* "VERSION:CIPHER", NULL none */
+	bool			 dsn_passed;	/* the server took NOTIFY */
+};
+typedef void qmgr_relay_cb(const struct qmgr_relay_result *r, void *ctx);
+/* The longest a relay request may take before the agent counts as stuck. */
+#define QMGR_RELAY_DEADLINE	(3 * 3600)
+
+/* relays: the transfer agent (else the delivery agent). */
+struct qmgr_agent *qmgr_agent_new(struct qmgr *qm, const char *path,
+	    bool relays);
 void	qmgr_agent_free(struct qmgr_agent **ap);
 /* Sends one request; cb runs exactly once, never from inside this call. */
 void	qmgr_agent_deliver(struct qmgr_agent *a, const struct qmgr_delivery *d,
 	    qmgr_delivery_cb *cb, void *ctx);
+/* Sends one relay request; cb runs exactly once, never from inside. */
+void	qmgr_agent_relay(struct qmgr_agent *a, const struct qmgr_relay *rq,
+	    qmgr_relay_cb *cb, void *ctx);
 /* Requests sent and not answered yet. */
 unsigned int qmgr_agent_busy(const struct qmgr_agent *a);
 
