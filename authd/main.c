@@ -681,6 +681,12 @@ authd_rcpt_lookup(struct authd_client *c, struct ipc_msg *m)
 		ipc_add_str(r, "deliver", ans.deliver[i]);
 	for (i = 0; ans.forward != NULL && ans.forward[i] != NULL; i++)
 		ipc_add_str(r, "forward", ans.forward[i]);
+	/* The route of each forward, in the same order (resolve.h). */
+	for (i = 0; ans.forward_transport != NULL &&
+	    ans.forward_transport[i] != NULL; i++)
+		ipc_add_str(r, "forward_transport", ans.forward_transport[i]);
+	if (ans.result == RESOLVE_REMOTE && ans.transport != NULL)
+		ipc_add_str(r, "transport", ans.transport);
 	/*
 	 * Only when all of the recipient's mail goes into local mailboxes
 	 * that are few enough: that is when a full mailbox can refuse it.
@@ -697,12 +703,14 @@ authd_rcpt_lookup(struct authd_client *c, struct ipc_msg *m)
 	if (has_text)
 		ipc_add_str(r, "text", ans.text);
 	log_msg(ans.result == RESOLVE_TEMPFAIL ? LOG_WARNING : LOG_DEBUG,
-	    "rcpt: <%s>, client=<%s>%s: %s%s%s%s", log_safe(rcpt), client,
+	    "rcpt: <%s>, client=<%s>%s: %s%s%s%s%s%s", log_safe(rcpt), client,
 	    authenticated ? ", authenticated" : "",
 	    authd_resolve_name(ans.result),
 	    ans.result == RESOLVE_REMOTE ? (ans.relay ? ", relay" :
-	    ", no relay") : "", has_text ? ": " : "",
-	    has_text ? log_safe(ans.text) : "");
+	    ", no relay") : "",
+	    ans.transport != NULL ? ", transport=" : "",
+	    ans.transport != NULL ? log_safe(ans.transport) : "",
+	    has_text ? ": " : "", has_text ? log_safe(ans.text) : "");
 	resolve_answer_deinit(&ans);
 	authd_send(c, &r);
 	return 0;

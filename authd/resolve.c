@@ -55,6 +55,27 @@
  * Postfix's documentation asks too.  A failed getpwnam() (not "no such
  * user") answers RESOLVE_TEMPFAIL.
  *
+ * Routing (resolve.h): an address outside the local domains, and every
+ * remote alias target, is looked up in transport_maps first, because an
+ * entry "local" makes it local: it is then resolved exactly as an
+ * address of mydomains (users, aliases, catch-all, postmaster), also at
+ * RCPT time, so an unknown user there is unknown, not a relay attempt.
+ * This is also why a table that fails, or an entry that cannot be
+ * parsed, makes the answer RESOLVE_TEMPFAIL even for a client that may
+ * not relay: the entry may have been meant to say "local" ("locla"), and
+ * the mail must wait for the fix, not be refused or sent elsewhere.  The
+ * keys are Postfix's transport(5) order: the address, the domain,
+ * ".parent" for each parent nearest first, "*"; each key is looked up in
+ * every table before the next key.  Address literals get no ".parent"
+ * keys.  The next hop of a value or of relayhost is checked and
+ * normalised (resolve_nexthop_parse()), so that the queue manager and
+ * the transfer agent, and smtp_tls_policy_maps keys, see one spelling.
+ * A recipient's own domain as next hop is checked with the same rules,
+ * except that it takes no port, allows UTF-8 (SMTPUTF8 U-labels, which
+ * the transfer agent deals with) and holds an address literal only
+ * inside brackets.  Relaying is decided as before: no transport entry
+ * lets a client relay.
+ *
  * Tables: the users table and every alias_maps table are opened at start;
  * one that cannot be opened is retried at each lookup, which answers
  * RESOLVE_TEMPFAIL meanwhile (so mail is deferred, not rejected), and the
@@ -62,6 +83,12 @@
  * was rebuilt.
  */
 #include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -101,6 +128,10 @@ struct resolve {
 	struct resolve_table	 users;
 	struct resolve_table	*aliases;
 	size_t			 naliases;
+	struct resolve_table	*transports;
+	size_t			 ntransports;
+	char			*relayhost;	/* "smtp:NEXTHOP" or NULL */
+	char			*relayhost_error; /* why it is bad, or NULL */
 };
 
 /* A growing NULL-terminated array of strings. */
@@ -123,6 +154,7 @@ struct resolve_ctx {
 	struct resolve		*r;
 	struct resolve_list	 deliver;
 	struct resolve_list	 forward;
+	struct resolve_list	 forward_transport;	/* one per forward */
 	struct resolve_seen	*seen;
 	size_t			 nseen;
 	size_t			 seen_alloc;
@@ -204,10 +236,34 @@ resolve_alias_lookup(struct resolve *r, const char *key, char **value_r,
 	return 0;
 }
 
+/*
+ * The first transport table that has key decides: 1 with *value_r
+ * (allocated) and *table_r its index, 0 absent, -1 with *error_r.
+ */
+static int
+resolve_transport_find(struct resolve *r, const char *key, char **value_r,
+    size_t *table_r, const char **error_r)
+{
+	size_t	 i;
+	int	 ret;
+
+	*value_r = NULL;
+	for (i = 0; i < r->ntransports; i++) {
+		if ((ret = resolve_table_lookup(&r->transports[i], key,
+		    value_r, error_r)) != 0) {
+			*table_r = i;
+			return ret;
+		}
+	}
+	return 0;
+}
+
 struct resolve *
 resolve_new(void)
 {
 	struct resolve	*r;
+	const char	*error;
+	char		*nexthop;
 	size_t		 i;
 
 	r = xcalloc(1, sizeof(*r));
@@ -217,6 +273,24 @@ resolve_new(void)
 	for (i = 0; i < r->naliases; i++)
 		resolve_table_init(&r->aliases[i],
 		    xstrdup(cfg->alias_maps[i]));
+	r->ntransports = conf_list_count(cfg->transport_maps);
+	r->transports = xcalloc(r->ntransports + 1, sizeof(*r->transports));
+	for (i = 0; i < r->ntransports; i++)
+		resolve_table_init(&r->transports[i],
+		    xstrdup(cfg->transport_maps[i]));
+	if (cfg->relayhost != NULL && cfg->relayhost[0] != '\0') {
+		if (resolve_nexthop_parse(cfg->relayhost, &nexthop,
+		    &error) == 0) {
+			r->relayhost = xasprintf("smtp:%s", nexthop);
+			free(nexthop);
+		} else {
+			r->relayhost_error = xasprintf("relayhost %s: %s",
+			    log_safe(cfg->relayhost), error);
+			log_warning("resolve: %s (mail for remote domains "
+			    "is deferred until it is fixed)",
+			    r->relayhost_error);
+		}
+	}
 	return r;
 }
 
@@ -235,6 +309,13 @@ resolve_free(struct resolve **rp)
 		free(r->aliases[i].name);
 	}
 	free(r->aliases);
+	for (i = 0; i < r->ntransports; i++) {
+		table_close(&r->transports[i].t);
+		free(r->transports[i].name);
+	}
+	free(r->transports);
+	free(r->relayhost);
+	free(r->relayhost_error);
 	free(r);
 	*rp = NULL;
 }
@@ -374,6 +455,280 @@ resolve_has_routing(const char *addr, size_t at)
 	    memchr(addr, '!', at) != NULL || memchr(addr, '@', at) != NULL;
 }
 
+/* Routing (transport_maps, relayhost) --------------------------------- */
+
+/* The largest port of a next hop. */
+#define RESOLVE_PORT_MAX	65535
+
+/*
+ * A host name of a next hop (len bytes at h, one trailing dot already
+ * dropped): letters, digits, "-", "." and "_", no leading "." or "-", no
+ * empty label; with utf8 also bytes >= 0x80 (a recipient's U-labels).
+ */
+static bool
+resolve_host_valid(const char *h, size_t len, bool utf8)
+{
+	unsigned char	 ch;
+	size_t		 i;
+
+	if (len == 0 || len > RESOLVE_HOST_MAX || h[0] == '.' || h[0] == '-')
+		return false;
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)h[i];
+		if (ch == '.' && (i + 1 == len || h[i + 1] == '.'))
+			return false;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+		    ch == '_' || (utf8 && ch >= 0x80)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Checks and normalises the inside of "[...]" (lower case already) in
+ * place: an address literal, or with !domain a host name.  Returns the
+ * text to put between the brackets (inside s), or NULL with *error_r.
+ */
+static const char *
+resolve_nexthop_literal(char *s, bool domain, const char **error_r)
+{
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	size_t		 len = strlen(s);
+
+	if (str_has_prefix(s, "ipv6:") || strchr(s, ':') != NULL) {
+		if (str_has_prefix(s, "ipv6:"))
+			s += strlen("ipv6:");
+		if (inet_pton(AF_INET6, s, &a6) != 1) {
+			*error_r = "bad IPv6 address literal";
+			return NULL;
+		}
+		return s;
+	}
+	if (len > 0 && strspn(s, "0123456789.") == len) {
+		if (inet_pton(AF_INET, s, &a4) != 1) {
+			*error_r = "bad IPv4 address literal";
+			return NULL;
+		}
+		return s;
+	}
+	if (domain) {
+		*error_r = "not an address literal";
+		return NULL;
+	}
+	if (len > 0 && s[len - 1] == '.')
+		s[--len] = '\0';
+	if (!resolve_host_valid(s, len, false)) {
+		*error_r = len > RESOLVE_HOST_MAX ? "host name too long" :
+		    "bad host name";
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * resolve_nexthop_parse(), or with domain the recipient's own domain
+ * (lower case, no trailing dot): no port, UTF-8 allowed, brackets only
+ * around an address literal.
+ */
+static int
+resolve_nexthop_norm(const char *s, bool domain, char **nexthop_r,
+    const char **error_r)
+{
+	const char	*p, *close, *text;
+	char		*host;
+	uint64_t	 port = 0;
+	size_t		 hlen;
+	bool		 bracket = s[0] == '[';
+
+	*nexthop_r = NULL;
+	if (bracket) {
+		if ((close = strchr(s, ']')) == NULL) {
+			*error_r = "\"[\" without \"]\"";
+			return -1;
+		}
+		hlen = (size_t)(close - s - 1);
+		p = close + 1;
+	} else {
+		hlen = strcspn(s, ":");
+		p = s + hlen;
+	}
+	if (hlen == 0) {
+		*error_r = "no host";
+		return -1;
+	}
+	if (*p == ':') {
+		if (domain) {
+			*error_r = "a port in a domain";
+			return -1;
+		}
+		if (parse_u64(p + 1, RESOLVE_PORT_MAX, &port) == -1 ||
+		    port == 0) {
+			*error_r = "bad port (1 to 65535, digits only)";
+			return -1;
+		}
+	} else if (*p != '\0') {
+		*error_r = "text after \"]\"";
+		return -1;
+	}
+	host = str_lower(xstrndup(bracket ? s + 1 : s, hlen));
+	if (bracket)
+		text = resolve_nexthop_literal(host, domain, error_r);
+	else {
+		if (!domain && host[hlen - 1] == '.')
+			host[--hlen] = '\0';
+		text = host;
+		if (!resolve_host_valid(host, hlen, domain)) {
+			*error_r = hlen > RESOLVE_HOST_MAX ?
+			    "host name too long" : "bad host name";
+			text = NULL;
+		}
+	}
+	if (text == NULL) {
+		free(host);
+		return -1;
+	}
+	if (port != 0)
+		*nexthop_r = xasprintf("%s%s%s:%u", bracket ? "[" : "", text,
+		    bracket ? "]" : "", (unsigned int)port);
+	else
+		*nexthop_r = xasprintf("%s%s%s", bracket ? "[" : "", text,
+		    bracket ? "]" : "");
+	free(host);
+	return 0;
+}
+
+int
+resolve_nexthop_parse(const char *s, char **nexthop_r, const char **error_r)
+{
+	return resolve_nexthop_norm(s, false, nexthop_r, error_r);
+}
+
+/* True for the white space a table value may carry at its ends. */
+static bool
+resolve_is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+int
+resolve_transport_parse(const char *value, char **nexthop_r,
+    const char **error_r)
+{
+	const char	*rest;
+	char		*v;
+	size_t		 len, nlen;
+	int		 ret = 1;
+
+	*nexthop_r = NULL;
+	while (resolve_is_space(*value))
+		value++;
+	len = strlen(value);
+	while (len > 0 && resolve_is_space(value[len - 1]))
+		len--;
+	v = xstrndup(value, len);
+	nlen = strcspn(v, ":");
+	rest = v[nlen] == ':' ? v + nlen + 1 : NULL;
+	if (nlen == strlen("local") && strncasecmp(v, "local", nlen) == 0) {
+		if (rest == NULL)
+			ret = 0;
+		else {
+			*error_r = "local takes no next hop";
+			ret = -1;
+		}
+	} else if ((nlen == strlen("smtp") &&
+	    strncasecmp(v, "smtp", nlen) == 0) ||
+	    (nlen == strlen("relay") && strncasecmp(v, "relay", nlen) == 0)) {
+		/* "relay" is Postfix's name for the same SMTP client. */
+		if (rest != NULL && *rest != '\0' &&
+		    resolve_nexthop_norm(rest, false, nexthop_r, error_r) == -1)
+			ret = -1;
+	} else if (nlen == 0) {
+		*error_r = "no transport";
+		ret = -1;
+	} else {
+		v[nlen] = '\0';
+		*error_r = error_fmt("unknown transport %s (local, smtp or "
+		    "relay)", log_safe(v));
+		ret = -1;
+	}
+	free(v);
+	return ret;
+}
+
+/*
+ * Routes addr (normalised, in no local domain; its "@" at offset at):
+ * RESOLVE_REMOTE with *transport_r (allocated), RESOLVE_LOCAL when a
+ * transport entry says "local", RESOLVE_UNKNOWN when the recipient's
+ * domain would be the next hop but cannot be one, RESOLVE_TEMPFAIL when
+ * a table failed or an entry or relayhost is bad; *error_r says why for
+ * the last two.
+ */
+static enum resolve_result
+resolve_route(struct resolve *r, const char *addr, size_t at,
+    char **transport_r, const char **error_r)
+{
+	const char	*domain = addr + at + 1, *key, *p, *error;
+	char		*value, *nexthop;
+	size_t		 table = 0;
+	int		 ret;
+
+	*transport_r = NULL;
+	key = addr;
+	ret = resolve_transport_find(r, key, &value, &table, error_r);
+	if (ret == 0) {
+		key = domain;
+		ret = resolve_transport_find(r, key, &value, &table, error_r);
+	}
+	/* ".sub.example.com", ".example.com", ".com"; none for "[...]". */
+	for (p = domain[0] == '[' ? NULL : strchr(domain, '.');
+	    ret == 0 && p != NULL; p = strchr(p + 1, '.')) {
+		key = p;
+		ret = resolve_transport_find(r, key, &value, &table, error_r);
+	}
+	if (ret == 0) {
+		key = "*";
+		ret = resolve_transport_find(r, key, &value, &table, error_r);
+	}
+	if (ret == -1)
+		return RESOLVE_TEMPFAIL;
+
+	if (ret == 1) {
+		ret = resolve_transport_parse(value, &nexthop, &error);
+		if (ret == -1)
+			*error_r = error_fmt("transport_maps %s: %s: bad value "
+			    "\"%s\": %s", r->transports[table].name,
+			    log_safe(key), log_safe(value), error);
+		free(value);
+		if (ret == -1)
+			return RESOLVE_TEMPFAIL;
+		if (ret == 0)
+			return RESOLVE_LOCAL;
+		/* With no next hop: the recipient's domain, not relayhost. */
+	} else if (r->relayhost != NULL) {
+		*transport_r = xstrdup(r->relayhost);
+		return RESOLVE_REMOTE;
+	} else if (r->relayhost_error != NULL) {
+		*error_r = r->relayhost_error;
+		return RESOLVE_TEMPFAIL;
+	} else
+		nexthop = NULL;
+
+	if (nexthop == NULL && resolve_nexthop_norm(domain, true, &nexthop,
+	    &error) == -1) {
+		*error_r = error_fmt("domain %s cannot be a next hop: %s",
+		    log_safe(domain), error);
+		return RESOLVE_UNKNOWN;
+	}
+	*transport_r = xasprintf("smtp:%s", nexthop);
+	free(nexthop);
+	if (strlen(*transport_r) > RESOLVE_TRANSPORT_MAX)
+		log_panic("resolve: transport %s too long",
+		    log_safe(*transport_r));
+	return RESOLVE_REMOTE;
+}
+
 /* Expansion state ------------------------------------------------------ */
 
 static bool
@@ -462,6 +817,19 @@ resolve_add_result(struct resolve_ctx *ctx, struct resolve_list *l,
 	return 1;
 }
 
+/* Adds a remote target and its transport unless present; -1: too many. */
+static int
+resolve_add_forward(struct resolve_ctx *ctx, const char *addr,
+    const char *transport)
+{
+	if (resolve_list_has(&ctx->forward, addr))
+		return 1;
+	if (resolve_add_result(ctx, &ctx->forward, addr) == -1)
+		return -1;
+	resolve_list_add(&ctx->forward_transport, transport);
+	return 1;
+}
+
 static struct resolve_seen *
 resolve_seen_find(struct resolve_ctx *ctx, const char *addr)
 {
@@ -471,6 +839,37 @@ resolve_seen_find(struct resolve_ctx *ctx, const char *addr)
 		if (strcmp(ctx->seen[i].addr, addr) == 0)
 			return &ctx->seen[i];
 	return NULL;
+}
+
+/*
+ * A target addr (normalised, its "@" at at) in no local domain: a
+ * forward with its transport, or local by a transport entry.  Returns as
+ * resolve_target().
+ */
+static int
+resolve_target_route(struct resolve_ctx *ctx, const char *addr, size_t at,
+    unsigned int depth)
+{
+	const char	*error;
+	char		*transport;
+	int		 ret;
+
+	switch (resolve_route(ctx->r, addr, at, &transport, &error)) {
+	case RESOLVE_LOCAL:
+		return resolve_expand_local(ctx, addr, depth);
+	case RESOLVE_REMOTE:
+		ret = resolve_add_forward(ctx, addr, transport);
+		free(transport);
+		return ret;
+	case RESOLVE_UNKNOWN:
+		resolve_note(ctx, "target %s: %s, dropped", log_safe(addr),
+		    error);
+		return 0;
+	case RESOLVE_TEMPFAIL:
+		break;
+	}
+	ctx->tempfail = error;
+	return -1;
 }
 
 /*
@@ -506,8 +905,10 @@ resolve_target(struct resolve_ctx *ctx, const char *target,
 	free(raw);
 	if (resolve_domain_is_local(addr + at + 1))
 		ret = resolve_expand_local(ctx, addr, depth);
+	else if (resolve_list_has(&ctx->forward, addr))
+		ret = 1;		/* routed already */
 	else
-		ret = resolve_add_result(ctx, &ctx->forward, addr);
+		ret = resolve_target_route(ctx, addr, at, depth);
 	free(addr);
 	return ret;
 }
@@ -742,49 +1143,65 @@ resolve_answer_set(struct resolve_answer *a, enum resolve_result result,
 	a->text = xstrdup(text);
 }
 
+/* The relay decision for addr (normalised; not local), unchanged by routes. */
+static void
+resolve_relay(struct resolve_answer *a, const char *addr, size_t at,
+    const char *client_ip, bool authenticated)
+{
+	const char	*domain = addr + at + 1;
+
+	a->result = RESOLVE_REMOTE;
+	if (authenticated) {
+		a->relay = true;
+		resolve_answer_set(a, RESOLVE_REMOTE, "relay: authenticated");
+	} else if (client_ip != NULL &&
+	    cidr_list_match(cfg->mynetworks, client_ip)) {
+		a->relay = true;
+		resolve_answer_set(a, RESOLVE_REMOTE,
+		    "relay: client in mynetworks");
+	} else if (!resolve_domain_relayed(domain)) {
+		resolve_answer_set(a, RESOLVE_REMOTE, "relay access denied");
+	} else if (resolve_has_routing(addr, at)) {
+		resolve_answer_set(a, RESOLVE_REMOTE, "relay access "
+		    "denied: sender-specified routing in the address");
+	} else {
+		a->relay = true;
+		resolve_answer_set(a, RESOLVE_REMOTE, "relay: relay_domains");
+	}
+}
+
 void
 resolve_rcpt(struct resolve *r, const char *rcpt, const char *client_ip,
     bool authenticated, struct resolve_answer *a)
 {
 	struct resolve_ctx ctx;
-	const char	*error, *domain;
-	char		*addr;
+	enum resolve_result route;
+	const char	*error;
+	char		*addr, *transport;
 	size_t		 at, i;
 	int		 ret;
 
 	memset(a, 0, sizeof(*a));
 	a->deliver = xcalloc(1, sizeof(*a->deliver));
 	a->forward = xcalloc(1, sizeof(*a->forward));
+	a->forward_transport = xcalloc(1, sizeof(*a->forward_transport));
 	if ((addr = resolve_normalize(rcpt, &at, &error)) == NULL) {
 		resolve_answer_set(a, RESOLVE_UNKNOWN, error);
 		return;
 	}
-	domain = addr + at + 1;
 
-	if (!resolve_domain_is_local(domain)) {
-		a->result = RESOLVE_REMOTE;
-		if (authenticated) {
-			a->relay = true;
-			resolve_answer_set(a, RESOLVE_REMOTE,
-			    "relay: authenticated");
-		} else if (client_ip != NULL &&
-		    cidr_list_match(cfg->mynetworks, client_ip)) {
-			a->relay = true;
-			resolve_answer_set(a, RESOLVE_REMOTE,
-			    "relay: client in mynetworks");
-		} else if (!resolve_domain_relayed(domain)) {
-			resolve_answer_set(a, RESOLVE_REMOTE,
-			    "relay access denied");
-		} else if (resolve_has_routing(addr, at)) {
-			resolve_answer_set(a, RESOLVE_REMOTE, "relay access "
-			    "denied: sender-specified routing in the address");
-		} else {
-			a->relay = true;
-			resolve_answer_set(a, RESOLVE_REMOTE,
-			    "relay: relay_domains");
+	if (!resolve_domain_is_local(addr + at + 1)) {
+		route = resolve_route(r, addr, at, &transport, &error);
+		if (route == RESOLVE_REMOTE) {
+			resolve_relay(a, addr, at, client_ip, authenticated);
+			a->transport = transport;
+		} else if (route != RESOLVE_LOCAL)
+			resolve_answer_set(a, route, error);
+		if (route != RESOLVE_LOCAL) {
+			free(addr);
+			return;
 		}
-		free(addr);
-		return;
+		/* A transport entry "local": as a domain of mydomains. */
 	}
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -803,12 +1220,16 @@ resolve_rcpt(struct resolve *r, const char *rcpt, const char *client_ip,
 		a->result = RESOLVE_LOCAL;
 		free(a->deliver);
 		free(a->forward);
+		free(a->forward_transport);
 		a->deliver = resolve_list_steal(&ctx.deliver);
 		a->forward = resolve_list_steal(&ctx.forward);
+		a->forward_transport = resolve_list_steal(
+		    &ctx.forward_transport);
 		a->text = xstrdup(buf_cstr(&ctx.notes));
 	}
 	resolve_list_free(&ctx.deliver);
 	resolve_list_free(&ctx.forward);
+	resolve_list_free(&ctx.forward_transport);
 	for (i = 0; i < ctx.nseen; i++)
 		free(ctx.seen[i].addr);
 	free(ctx.seen);
@@ -827,6 +1248,11 @@ resolve_answer_deinit(struct resolve_answer *a)
 	for (i = 0; a->forward != NULL && a->forward[i] != NULL; i++)
 		free(a->forward[i]);
 	free(a->forward);
+	for (i = 0; a->forward_transport != NULL &&
+	    a->forward_transport[i] != NULL; i++)
+		free(a->forward_transport[i]);
+	free(a->forward_transport);
+	free(a->transport);
 	/* text is always allocated here (resolve_answer_set and friends). */
 	free((char *)a->text);
 	memset(a, 0, sizeof(*a));

@@ -1158,6 +1158,11 @@ conf_check(struct conf_parser *p)
 	    (const char *const[]){ "reject", "normalize", NULL });
 	conf_check_choice(p, "tls_min_protocol", c->tls_min_protocol,
 	    (const char *const[]){ "TLSv1.2", "TLSv1.3", NULL });
+	conf_check_choice(p, "smtp_tls_min_protocol", c->smtp_tls_min_protocol,
+	    (const char *const[]){ "TLSv1.2", "TLSv1.3", NULL });
+	conf_check_choice(p, "smtp_tls_security_level",
+	    c->smtp_tls_security_level, (const char *const[]){ "none", "may",
+	    "encrypt", "verify", NULL });
 	/* passwd.c is the one list of schemes. */
 	if (!passwd_scheme_valid(c->authd_password_scheme))
 		conf_error(p, conf_global_line(p, "authd_password_scheme"),

@@ -94,7 +94,7 @@ enum ipc_type {
 				   our reason): repeated, one each per
 				   recipient of the request, in order; relay
 				   ("host[addr]:port", or "none"), [tls]
-				   ("TLSv1.3 with cipher ..."), dsn_passed (0/1:
+				   ("TLSv1.3:TLS_AES_256_GCM_SHA384"), dsn_passed (0/1:
 				   the server took the DSN parameters) */
 
 	/* queue manager control, socket private/qmgr (postctl queue) */

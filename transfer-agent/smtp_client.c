@@ -992,7 +992,7 @@ smtp_ready(struct smtp_sess *s)
 	char			*plain;
 
 	if (!s->tls && j->tls != RELAY_TLS_NONE && s->ehlo.starttls &&
-	    !j->plain_retry && !s->no_tls) {
+	    !s->no_tls) {
 		s->state = SS_STARTTLS;
 		smtp_send(s, "STARTTLS");
 		smtp_timeouts(s, cfg->smtp_starttls_timeout,
@@ -1377,6 +1377,9 @@ smtp_connect(struct relay_job *j, const struct dns_addr *a)
 	str_copy_cut(j->relay, sizeof(j->relay), s->name);
 	j->tls_info[0] = '\0';
 	j->sess = s;
+	/* The second try of an address whose TLS handshake failed (may). */
+	s->no_tls = j->plain_retry;
+	j->plain_retry = false;
 	if ((s->idle_ev = evtimer_new(ta->base, smtp_idle_cb, s)) == NULL)
 		log_fatal("cannot make an event");
 	s->state = SS_CONNECT;

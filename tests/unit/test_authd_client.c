@@ -63,6 +63,10 @@ struct res {
 	char			 token[200];
 	char			 maildir[200];
 	uint64_t		 quota;
+	char			 transport[400];
+	bool			 ftransports_null;	/* none sent */
+	unsigned int		 nftransports;
+	char			 ftransport0[400];
 	uint8_t			 challenge[64];
 	size_t			 challenge_len;
 	/* AUTH: answer CONTINUE with these, then stop. */
@@ -325,6 +329,18 @@ rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 	copy(res->deliver0, sizeof(res->deliver0), r->deliver[0]);
 	copy(res->forward0, sizeof(res->forward0), r->forward[0]);
 	copy(res->text, sizeof(res->text), r->text);
+	ck_assert_ptr_nonnull(r->transport);
+	copy(res->transport, sizeof(res->transport), r->transport);
+	res->ftransports_null = r->forward_transports == NULL;
+	res->nftransports = 0;
+	if (r->forward_transports != NULL) {
+		for (; r->forward_transports[res->nftransports] != NULL;
+		    res->nftransports++)
+			;
+		ck_assert_uint_eq(res->nftransports, res->nforward);
+		copy(res->ftransport0, sizeof(res->ftransport0),
+		    r->forward_transports[0]);
+	}
 	if (res->retry != NULL)
 		(void)authd_client_rcpt(res->retry, "b@example.test", "",
 		    false, rcpt_cb, res->retry_res);
@@ -490,6 +506,140 @@ START_TEST(test_rcpt_validation)
 	rcpt_with("local", 10001, NULL, NULL, &res);
 	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_TEMPFAIL);
 	ck_assert_uint_eq(res.ndeliver, 0);
+}
+END_TEST
+
+/*
+ * Sends an RCPT_RESULT of result with the fields of kv (key, value pairs,
+ * NULL-terminated); returns the callback's view.
+ */
+static void
+rcpt_fields(const char *result, const char *const *kv, struct res *res)
+{
+	struct authd_client	*c;
+	struct ipc_msg		*a;
+	struct fake		 f;
+	size_t			 i;
+
+	fake_start(&f);
+	memset(res, 0, sizeof(*res));
+	c = authd_client_new(base, sock_path, "qmgr");
+	(void)authd_client_rcpt(c, "a@example.test", "", false, rcpt_cb, res);
+	loop_until(&f.nmsgs, 1);
+	a = ipc_msg_new(IPC_RCPT_RESULT, f.msgs[0]->peer_id);
+	ipc_add_str(a, "result", result);
+	for (i = 0; kv[i] != NULL; i += 2)
+		ipc_add_str(a, kv[i], kv[i + 1]);
+	fake_send(&f, &a);
+	loop_until(&res->n, 1);
+	ck_assert_uint_eq(res->n, 1);
+	authd_client_free(&c);
+	fake_stop(&f);
+}
+
+/* A transport field of value: accepted as it is, or the request fails. */
+static void
+rcpt_transport(const char *value, bool good)
+{
+	const char *const kv[] = { "relay", "1", "transport", value, NULL };
+	struct res	 res;
+
+	rcpt_fields("remote", kv, &res);
+	if (good) {
+		ck_assert_int_eq(res.rcpt, AUTHD_RCPT_REMOTE);
+		ck_assert_str_eq(res.transport, value);
+	} else {
+		ck_assert_msg(res.rcpt == AUTHD_RCPT_TEMPFAIL, "transport "
+		    "\"%s\" accepted", value);
+		ck_assert_str_eq(res.transport, "");
+	}
+}
+
+START_TEST(test_rcpt_transports)
+{
+	static const char *const remote[] = { "relay", "1", "transport",
+	    "smtp:[192.0.2.1]:2525", NULL };
+	static const char *const none[] = { "relay", "0", NULL };
+	static const char *const local[] = { "deliver", "u@example.test",
+	    "forward", "x@far.test", "forward", "y@sub.far.test",
+	    "forward_transport", "smtp:far.test",
+	    "forward_transport", "smtp:[2001:db8::1]", NULL };
+	static const char *const local_none[] = { "forward", "x@far.test",
+	    "forward", "y@far.test", NULL };
+	static const char *const fewer[] = { "forward", "x@far.test",
+	    "forward", "y@far.test", "forward_transport", "smtp:far.test",
+	    NULL };
+	static const char *const more[] = { "forward", "x@far.test",
+	    "forward_transport", "smtp:far.test",
+	    "forward_transport", "smtp:far.test", NULL };
+	static const char *const no_forward[] = { "deliver", "u@example.test",
+	    "forward_transport", "smtp:far.test", NULL };
+	static const char *const bad_entry[] = { "forward", "x@far.test",
+	    "forward", "y@far.test", "forward_transport", "smtp:far.test",
+	    "forward_transport", "lmtp:far.test", NULL };
+	static const char *const empty_entry[] = { "forward", "x@far.test",
+	    "forward_transport", "", NULL };
+	struct res	 res;
+	char		 big[AUTHD_TRANSPORT_MAX + 2];
+
+	/* REMOTE with and without a transport. */
+	rcpt_fields("remote", remote, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_REMOTE);
+	ck_assert(res.relay);
+	ck_assert_str_eq(res.transport, "smtp:[192.0.2.1]:2525");
+	ck_assert(res.ftransports_null);
+	rcpt_fields("remote", none, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_REMOTE);
+	ck_assert_str_eq(res.transport, "");
+	ck_assert(res.ftransports_null);
+
+	/* LOCAL: one forward_transport per forward, in order. */
+	rcpt_fields("local", local, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_LOCAL);
+	ck_assert_uint_eq(res.nforward, 2);
+	ck_assert(!res.ftransports_null);
+	ck_assert_uint_eq(res.nftransports, 2);
+	ck_assert_str_eq(res.ftransport0, "smtp:far.test");
+	ck_assert_str_eq(res.transport, "");
+	/* None sent: NULL. */
+	rcpt_fields("local", local_none, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_LOCAL);
+	ck_assert_uint_eq(res.nforward, 2);
+	ck_assert(res.ftransports_null);
+	/* Counts that differ from forward's, or a bad entry: malformed. */
+	rcpt_fields("local", fewer, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_TEMPFAIL);
+	ck_assert_uint_eq(res.nforward, 0);
+	ck_assert(res.ftransports_null);
+	rcpt_fields("local", more, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_TEMPFAIL);
+	rcpt_fields("local", no_forward, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_TEMPFAIL);
+	rcpt_fields("local", bad_entry, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_TEMPFAIL);
+	rcpt_fields("local", empty_entry, &res);
+	ck_assert_int_eq(res.rcpt, AUTHD_RCPT_TEMPFAIL);
+
+	/* The transport's syntax. */
+	rcpt_transport("smtp:example.org", true);
+	rcpt_transport("smtp:b\xc3\xbc" "cher.test", true);
+	rcpt_transport("", false);
+	rcpt_transport("smtp:", false);
+	rcpt_transport("smtp", false);
+	rcpt_transport("lmtp:example.org", false);
+	rcpt_transport("SMTP:example.org", false);
+	rcpt_transport("smtp:a b", false);
+	rcpt_transport("smtp:a\tb", false);
+	rcpt_transport("smtp:a\nb", false);
+	rcpt_transport("smtp:a\177b", false);
+	/* AUTHD_TRANSPORT_MAX bytes, and one more. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "smtp:", strlen("smtp:"));
+	big[AUTHD_TRANSPORT_MAX] = '\0';
+	rcpt_transport(big, true);
+	big[AUTHD_TRANSPORT_MAX] = 'a';
+	big[AUTHD_TRANSPORT_MAX + 1] = '\0';
+	rcpt_transport(big, false);
 }
 END_TEST
 
@@ -824,6 +974,8 @@ START_TEST(test_unreachable)
 	loop_until(&res3.n, 1);
 	ck_assert_uint_eq(res1.n, 1);
 	ck_assert_int_eq(res1.rcpt, AUTHD_RCPT_TEMPFAIL);
+	ck_assert_str_eq(res1.transport, "");
+	ck_assert(res1.ftransports_null);
 	ck_assert_uint_eq(res2.n, 1);
 	ck_assert_int_eq(res2.status, AUTHD_TEMPFAIL);
 	ck_assert_int_eq(res3.status, AUTHD_TEMPFAIL);
@@ -1179,6 +1331,7 @@ authd_client_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_rcpt_happy);
 	tcase_add_test(tc, test_rcpt_validation);
+	tcase_add_test(tc, test_rcpt_transports);
 	tcase_add_test(tc, test_auth_continue_twice);
 	tcase_add_test(tc, test_auth_results);
 	tcase_add_test(tc, test_token_user);

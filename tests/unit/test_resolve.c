@@ -13,7 +13,16 @@
  * ".parent"), the "%", "!" and source-route tricks, a table missing at
  * start and created later, a table replaced while open, resolve_user()
  * and resolve_maildir(), and Unix accounts of system_account_domains
- * (resolve_account(): the machine's root, daemon and nobody).
+ * (resolve_account(): the machine's root, daemon and nobody).  Routing:
+ * every next hop form and its normalisation (resolve_nexthop_parse(),
+ * host length at the maximum and one over, ports 1 and 65535 and one
+ * past each), transport values (resolve_transport_parse()), the
+ * transport_maps lookup order over two tables (address, domain,
+ * ".parent" nearest first, "*", address literals), "local" domains and
+ * addresses (users, unknown, aliases, catch-all, postmaster), bad values
+ * and a bad relayhost deferring, relayhost as the fallback, the relay
+ * flag untouched by routes, the transports of forwarded alias targets,
+ * and a transport table missing, created and rebuilt.
  */
 #include "config.h"
 
@@ -208,6 +217,7 @@ expect(struct resolve *r, const char *rcpt, const char *client, bool auth,
 {
 	struct resolve_answer a;
 	char	*d, *f;
+	size_t	 i;
 
 	resolve_rcpt(r, rcpt, client, auth, &a);
 	ck_assert_ptr_nonnull(a.text);
@@ -215,6 +225,12 @@ expect(struct resolve *r, const char *rcpt, const char *client, bool auth,
 	f = join(a.forward);
 	ck_assert_msg(a.result == result, "%s: result %d, expected %d (%s)",
 	    rcpt, (int)a.result, (int)result, a.text);
+	/* One transport per forward, and none but for REMOTE. */
+	ck_assert_ptr_nonnull(a.forward_transport);
+	for (i = 0; a.forward[i] != NULL; i++)
+		ck_assert_ptr_nonnull(a.forward_transport[i]);
+	ck_assert_ptr_null(a.forward_transport[i]);
+	ck_assert_ptr_null(a.transport);
 	ck_assert_msg(strcmp(d, deliver) == 0, "%s: deliver \"%s\", "
 	    "expected \"%s\"", rcpt, d, deliver);
 	ck_assert_msg(strcmp(f, forward) == 0, "%s: forward \"%s\", "
@@ -782,6 +798,615 @@ START_TEST(test_maildir_paths)
 }
 END_TEST
 
+/* Transport tables and relayhost ------------------------------------- */
+
+/* Reads the configuration with the transport tables and extra lines. */
+static void
+load_transport_config(const char *extra)
+{
+	char	*text;
+
+	text = xasprintf("recipient_delimiter = +\n"
+	    "transport_maps = lmdb:%s/transport, lmdb:%s/transport2\n%s",
+	    test_dir, test_dir, extra);
+	load_config(text);
+	free(text);
+}
+
+/*
+ * Resolves rcpt for client (not authenticated) and checks the result,
+ * the relay flag (REMOTE), the transport (NULL: none may be set) and,
+ * when text is not NULL, that the answer's text contains it.
+ */
+static void
+expect_route(struct resolve *r, const char *rcpt, const char *client,
+    enum resolve_result result, bool relay, const char *transport,
+    const char *text)
+{
+	struct resolve_answer a;
+
+	resolve_rcpt(r, rcpt, client, false, &a);
+	ck_assert_msg(a.result == result, "%s: result %d, expected %d (%s)",
+	    rcpt, (int)a.result, (int)result, a.text);
+	ck_assert_ptr_nonnull(a.text);
+	ck_assert_ptr_nonnull(a.forward_transport);
+	if (result == RESOLVE_REMOTE)
+		ck_assert_msg(a.relay == relay, "%s: relay %d (%s)", rcpt,
+		    a.relay, a.text);
+	if (transport == NULL)
+		ck_assert_msg(a.transport == NULL, "%s: transport %s", rcpt,
+		    a.transport);
+	else {
+		ck_assert_msg(a.transport != NULL, "%s: no transport (%s)",
+		    rcpt, a.text);
+		ck_assert_msg(strcmp(a.transport, transport) == 0,
+		    "%s: transport \"%s\", expected \"%s\"", rcpt,
+		    a.transport, transport);
+		ck_assert_uint_le(strlen(a.transport), RESOLVE_TRANSPORT_MAX);
+	}
+	if (text != NULL)
+		ck_assert_msg(strstr(a.text, text) != NULL, "%s: text \"%s\" "
+		    "lacks \"%s\"", rcpt, a.text, text);
+	resolve_answer_deinit(&a);
+	ck_assert_ptr_null(a.transport);
+	ck_assert_ptr_null(a.forward_transport);
+}
+
+/* A remote recipient for a client that may not relay. */
+static void
+expect_transport(struct resolve *r, const char *rcpt, const char *transport)
+{
+	expect_route(r, rcpt, "203.0.113.1", RESOLVE_REMOTE, false, transport,
+	    NULL);
+}
+
+/* A local answer whose forward and forward_transport lists are these. */
+static void
+expect_forward(struct resolve *r, const char *rcpt, const char *deliver,
+    const char *forward, const char *transports)
+{
+	struct resolve_answer a;
+	char	*d, *f, *t;
+
+	resolve_rcpt(r, rcpt, "203.0.113.1", false, &a);
+	ck_assert_msg(a.result == RESOLVE_LOCAL, "%s: result %d (%s)", rcpt,
+	    (int)a.result, a.text);
+	ck_assert_ptr_null(a.transport);
+	d = join(a.deliver);
+	f = join(a.forward);
+	t = join(a.forward_transport);
+	ck_assert_msg(strcmp(d, deliver) == 0, "%s: deliver \"%s\"", rcpt, d);
+	ck_assert_msg(strcmp(f, forward) == 0, "%s: forward \"%s\"", rcpt, f);
+	ck_assert_msg(strcmp(t, transports) == 0, "%s: forward_transport "
+	    "\"%s\", expected \"%s\"", rcpt, t, transports);
+	free(d);
+	free(f);
+	free(t);
+	resolve_answer_deinit(&a);
+}
+
+/* Checks resolve_nexthop_parse(s): want NULL means it must fail. */
+static void
+expect_nexthop(const char *s, const char *want)
+{
+	const char	*error = NULL;
+	char		*nh = NULL;
+	int		 ret;
+
+	ret = resolve_nexthop_parse(s, &nh, &error);
+	if (want == NULL) {
+		ck_assert_msg(ret == -1, "next hop \"%s\" accepted as \"%s\"",
+		    s, nh);
+		ck_assert_ptr_null(nh);
+		ck_assert_ptr_nonnull(error);
+		return;
+	}
+	ck_assert_msg(ret == 0, "next hop \"%s\" refused: %s", s, error);
+	ck_assert_msg(strcmp(nh, want) == 0, "next hop \"%s\" is \"%s\", "
+	    "expected \"%s\"", s, nh, want);
+	free(nh);
+}
+
+/*
+ * Checks resolve_transport_parse(value): ret 0 local, 1 smtp with want
+ * (NULL: no next hop), -1 refused with an error containing want (or
+ * any, for NULL).
+ */
+static void
+expect_value(const char *value, int ret, const char *want)
+{
+	const char	*error = NULL;
+	char		*nh = NULL;
+	int		 got;
+
+	got = resolve_transport_parse(value, &nh, &error);
+	ck_assert_msg(got == ret, "value \"%s\": %d, expected %d (%s)", value,
+	    got, ret, got == -1 ? error : "");
+	if (ret == -1) {
+		ck_assert_ptr_null(nh);
+		ck_assert_ptr_nonnull(error);
+		if (want != NULL)
+			ck_assert_msg(strstr(error, want) != NULL, "value "
+			    "\"%s\": error \"%s\" lacks \"%s\"", value, error,
+			    want);
+	} else if (ret == 0 || want == NULL) {
+		ck_assert_msg(nh == NULL, "value \"%s\": next hop %s", value,
+		    nh);
+	} else {
+		ck_assert_ptr_nonnull(nh);
+		ck_assert_str_eq(nh, want);
+	}
+	free(nh);
+}
+
+START_TEST(test_nexthop_forms)
+{
+	char	 host[RESOLVE_HOST_MAX + 2], *s;
+
+	/* Host names: case, a trailing dot, "_" and "-" inside. */
+	expect_nexthop("example.org", "example.org");
+	expect_nexthop("Mail_Relay-1.EXAMPLE.org.", "mail_relay-1.example.org");
+	expect_nexthop("localhost", "localhost");
+	expect_nexthop("example.org:2525", "example.org:2525");
+	expect_nexthop("example.org:025", "example.org:25");
+	expect_nexthop("[MX.Example.org]", "[mx.example.org]");
+	expect_nexthop("[mx.example.org]:587", "[mx.example.org]:587");
+	/* Address literals, with and without the ipv6: tag. */
+	expect_nexthop("[192.0.2.1]", "[192.0.2.1]");
+	expect_nexthop("[192.0.2.1]:25", "[192.0.2.1]:25");
+	expect_nexthop("[2001:DB8::1]", "[2001:db8::1]");
+	expect_nexthop("[2001:db8::1]:2525", "[2001:db8::1]:2525");
+	expect_nexthop("[ipv6:2001:db8::1]", "[2001:db8::1]");
+	expect_nexthop("[IPv6:2001:DB8::1]:2525", "[2001:db8::1]:2525");
+	expect_nexthop("[::1]", "[::1]");
+	expect_nexthop("[::ffff:192.0.2.1]", "[::ffff:192.0.2.1]");
+	/* Ports 1 and 65535; 0, 65536 and anything but digits are not. */
+	expect_nexthop("h:1", "h:1");
+	expect_nexthop("h:65535", "h:65535");
+	expect_nexthop("[192.0.2.1]:65535", "[192.0.2.1]:65535");
+	expect_nexthop("h:0", NULL);
+	expect_nexthop("h:65536", NULL);
+	expect_nexthop("h:99999999999999999999999", NULL);
+	expect_nexthop("h:", NULL);
+	expect_nexthop("h:+25", NULL);
+	expect_nexthop("h:-1", NULL);
+	expect_nexthop("h: 25", NULL);
+	expect_nexthop("h:25 ", NULL);
+	expect_nexthop("h:0x19", NULL);
+	expect_nexthop("h:25:26", NULL);
+	expect_nexthop("[192.0.2.1]:", NULL);
+	expect_nexthop("[192.0.2.1]:0", NULL);
+	expect_nexthop("[192.0.2.1]x", NULL);
+	expect_nexthop("[192.0.2.1]]", NULL);
+	/* Hosts. */
+	expect_nexthop("", NULL);
+	expect_nexthop(":25", NULL);
+	expect_nexthop(".", NULL);
+	expect_nexthop(".example.org", NULL);
+	expect_nexthop("-example.org", NULL);
+	expect_nexthop("a..example.org", NULL);
+	expect_nexthop("example.org..", NULL);
+	expect_nexthop("exa mple.org", NULL);
+	expect_nexthop(" example.org", NULL);
+	expect_nexthop("ex@mple.org", NULL);
+	expect_nexthop("ex/ample.org", NULL);
+	expect_nexthop("ex\tample.org", NULL);
+	expect_nexthop("ex\xc3\xa4mple.org", NULL);
+	expect_nexthop("[-example.org]", NULL);
+	/* An IPv6 address needs brackets. */
+	expect_nexthop("2001:db8::1", NULL);
+	/* Literals that inet_pton() refuses. */
+	expect_nexthop("[]", NULL);
+	expect_nexthop("[]:25", NULL);
+	expect_nexthop("[192.0.2.1", NULL);
+	expect_nexthop("192.0.2.1]", NULL);
+	expect_nexthop("[192.0.2.256]", NULL);
+	expect_nexthop("[192.0.2]", NULL);
+	expect_nexthop("[192.0.2.1.5]", NULL);
+	expect_nexthop("[ipv6:192.0.2.1]", NULL);
+	expect_nexthop("[ipv6:]", NULL);
+	expect_nexthop("[2001:db8::g]", NULL);
+	expect_nexthop("[2001:db8:::1]", NULL);
+	expect_nexthop("[fe80::1%eth0]", NULL);
+	expect_nexthop("[[::1]]", NULL);
+
+	/* RESOLVE_HOST_MAX bytes of host name, and one more. */
+	memset(host, 'a', sizeof(host));
+	host[RESOLVE_HOST_MAX] = '\0';
+	expect_nexthop(host, host);
+	s = xasprintf("[%s]:65535", host);
+	expect_nexthop(s, s);
+	/* The longest transport fits RESOLVE_TRANSPORT_MAX. */
+	ck_assert_uint_le(strlen("smtp:") + strlen(s), RESOLVE_TRANSPORT_MAX);
+	free(s);
+	/* A trailing dot does not count. */
+	s = xasprintf("%s.", host);
+	expect_nexthop(s, host);
+	free(s);
+	host[RESOLVE_HOST_MAX] = 'a';
+	host[RESOLVE_HOST_MAX + 1] = '\0';
+	expect_nexthop(host, NULL);
+	s = xasprintf("[%s]", host);
+	expect_nexthop(s, NULL);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_transport_values)
+{
+	expect_value("local", 0, NULL);
+	expect_value(" LOCAL \t", 0, NULL);
+	expect_value("Local\r\n", 0, NULL);
+	expect_value("smtp", 1, NULL);
+	expect_value("smtp:", 1, NULL);
+	expect_value("SMTP:", 1, NULL);
+	expect_value("relay", 1, NULL);
+	expect_value("Relay:", 1, NULL);
+	expect_value("smtp:[192.0.2.1]:2525", 1, "[192.0.2.1]:2525");
+	expect_value("  RELAY:Example.ORG  ", 1, "example.org");
+	expect_value("smtp:[IPv6:2001:db8::1]", 1, "[2001:db8::1]");
+	expect_value("relay:[mx.example.org]:587", 1, "[mx.example.org]:587");
+	/* Configuration errors. */
+	expect_value("", -1, "no transport");
+	expect_value(":example.org", -1, "no transport");
+	expect_value("local:", -1, "local takes no next hop");
+	expect_value("local:example.org", -1, "local takes no next hop");
+	expect_value("error:nope", -1, "unknown transport error");
+	expect_value("discard", -1, "unknown transport discard");
+	expect_value("lmtp:unix:/x", -1, "unknown transport lmtp");
+	expect_value("virtual", -1, "unknown transport");
+	expect_value("smtps:example.org", -1, "unknown transport");
+	expect_value("smtp :example.org", -1, "unknown transport");
+	expect_value("smtp: example.org", -1, "bad host name");
+	expect_value("smtp:bad host", -1, "bad host name");
+	expect_value("smtp:[192.0.2.300]", -1, "IPv4");
+	expect_value("smtp:[2001:db8::x]", -1, "IPv6");
+	expect_value("smtp:example.org:0", -1, "port");
+	expect_value("relay:example.org:65536", -1, "port");
+	expect_value("smtp:[192.0.2.1", -1, "]");
+}
+END_TEST
+
+/* The lookup order: address, domain, ".parent" nearest first, "*". */
+START_TEST(test_transport_order)
+{
+	struct resolve *r;
+
+	build_aliases("transport",
+	    "# keys of every kind\n"
+	    "user@sub.example.com   smtp:[192.0.2.1]\n"
+	    "a.sub.example.com      smtp:exact-a\n"
+	    ".sub.example.com       smtp:dot-sub\n"
+	    "sub.example.com        smtp:exact-sub\n"
+	    ".example.com           relay:dot-example\n"
+	    "[192.0.2.8]            smtp:[198.51.100.1]\n"
+	    ".2.7]                  smtp:wrong\n"
+	    "*                      smtp:[Star.Example]:2525\n");
+	build_aliases("transport2",
+	    "other@sub.example.com  smtp:second\n"
+	    "x.example.net          smtp:second-net\n"
+	    ".sub.example.com       smtp:second-dot\n");
+	load_transport_config("");
+	r = resolve_new();
+	/* The address first, folded to lower case. */
+	expect_transport(r, "user@sub.example.com", "smtp:[192.0.2.1]");
+	expect_transport(r, "USER@Sub.Example.COM.", "smtp:[192.0.2.1]");
+	/* A key is looked up in every table before the next key. */
+	expect_transport(r, "other@sub.example.com", "smtp:second");
+	expect_transport(r, "x@x.example.net", "smtp:second-net");
+	/* The domain itself: "sub.example.com" matches only that name. */
+	expect_transport(r, "x@sub.example.com", "smtp:exact-sub");
+	expect_transport(r, "x@a.sub.example.com", "smtp:exact-a");
+	/* ".sub.example.com": any name below it, the nearest parent first. */
+	expect_transport(r, "x@b.sub.example.com", "smtp:dot-sub");
+	expect_transport(r, "x@c.b.sub.example.com", "smtp:dot-sub");
+	expect_transport(r, "x@B.Sub.Example.Com", "smtp:dot-sub");
+	expect_transport(r, "x@other.example.com", "smtp:dot-example");
+	expect_transport(r, "x@y.other.example.com", "smtp:dot-example");
+	/* ".example.com" is not example.com; "*" takes the rest. */
+	expect_transport(r, "x@example.com", "smtp:[star.example]:2525");
+	expect_transport(r, "x@xsub.example.com", "smtp:dot-example");
+	expect_transport(r, "x@far.test", "smtp:[star.example]:2525");
+	expect_transport(r, "x@com", "smtp:[star.example]:2525");
+	/* Address literals: as a key, but no ".parent" keys. */
+	expect_transport(r, "x@[192.0.2.8]", "smtp:[198.51.100.1]");
+	expect_transport(r, "x@[192.0.2.7]", "smtp:[star.example]:2525");
+	/* Local domains never consult the tables. */
+	expect_local(r, "alice@example.test", "alice@example.test", "");
+	resolve_free(&r);
+
+	/* Without "*": the recipient's domain is the next hop. */
+	build_aliases("transport", "far.test smtp:\n");
+	r = resolve_new();
+	expect_transport(r, "x@far.test", "smtp:far.test");
+	expect_transport(r, "x@Other.Far.Test.", "smtp:other.far.test");
+	expect_transport(r, "x@b.sub.example.com", "smtp:second-dot");
+	expect_transport(r, "x@[192.0.2.7]", "smtp:[192.0.2.7]");
+	expect_transport(r, "x@[IPv6:2001:DB8::7]", "smtp:[2001:db8::7]");
+	/* U-labels (SMTPUTF8) are left to the transfer agent. */
+	expect_transport(r, "x@b\xc3\xbc" "cher.test",
+	    "smtp:b\xc3\xbc" "cher.test");
+	/* A domain that cannot be a next hop is no recipient. */
+	expect_route(r, "x@bad;domain.test", "203.0.113.1", RESOLVE_UNKNOWN,
+	    false, NULL, "cannot be a next hop");
+	expect_route(r, "x@[192.0.2.300]", "203.0.113.1", RESOLVE_UNKNOWN,
+	    false, NULL, "IPv4");
+	expect_route(r, "x@[example.org]", "203.0.113.1", RESOLVE_UNKNOWN,
+	    false, NULL, "not an address literal");
+	expect_route(r, "x@example.org:25", "203.0.113.1", RESOLVE_UNKNOWN,
+	    false, NULL, "port");
+	resolve_free(&r);
+
+	/* No transport_maps at all. */
+	load_config("");
+	r = resolve_new();
+	expect_transport(r, "x@far.test", "smtp:far.test");
+	resolve_free(&r);
+}
+END_TEST
+
+/* A transport entry never lets a client relay; relay_domains still do. */
+START_TEST(test_transport_relay_flag)
+{
+	struct resolve *r;
+
+	build_aliases("transport", "far.test smtp:[192.0.2.1]\n"
+	    "relay.test smtp:[192.0.2.2]\n");
+	build_aliases("transport2", "x x\n");
+	load_transport_config("");
+	r = resolve_new();
+	expect_route(r, "x@far.test", "203.0.113.1", RESOLVE_REMOTE, false,
+	    "smtp:[192.0.2.1]", "relay access denied");
+	expect_route(r, "x@far.test", "192.0.2.9", RESOLVE_REMOTE, true,
+	    "smtp:[192.0.2.1]", "mynetworks");
+	expect_route(r, "x@relay.test", "203.0.113.1", RESOLVE_REMOTE, true,
+	    "smtp:[192.0.2.2]", "relay_domains");
+	expect_route(r, "x@a.parent.test", "203.0.113.1", RESOLVE_REMOTE,
+	    true, "smtp:a.parent.test", "relay_domains");
+	expect_route(r, "x%y@relay.test", "203.0.113.1", RESOLVE_REMOTE,
+	    false, "smtp:[192.0.2.2]", "sender-specified routing");
+	expect_relay(r, "x@far.test", "203.0.113.1", true, true);
+	resolve_free(&r);
+}
+END_TEST
+
+/* "local": the domain (or address) is delivered here. */
+START_TEST(test_transport_local)
+{
+	struct resolve *r;
+	char	*users;
+
+	users = xasprintf("%szed@local.test:{PLAIN}z\n"
+	    "amy@x.sublocal.test:{PLAIN}a\n"
+	    "bob@half.test:{PLAIN}b\n", users_text);
+	build_users(users);
+	free(users);
+	build_aliases("transport", "local.test local\n"
+	    ".sublocal.test  LOCAL \n"
+	    "bob@half.test local\n"
+	    "ghost@half.test local\n");
+	build_aliases("transport2", "@catch.test local\n"
+	    "catch.test local\n");
+	build_aliases("aliases2", "extra@example.test: carol\n"
+	    "list@local.test: zed, someone@far.test\n"
+	    "tolocal@example.test: ZED@local.test, amy@x.sublocal.test\n"
+	    "ghostly@example.test: nobody@local.test, alice\n"
+	    "@catch.test: bob@example.test\n");
+	load_transport_config("");
+	r = resolve_new();
+	/* Users are found for any client, at RCPT time too ... */
+	expect_local(r, "zed@local.test", "zed@local.test", "");
+	expect_local(r, "Zed+tag@Local.Test", "zed@local.test", "");
+	expect(r, "zed@local.test", NULL, false, RESOLVE_LOCAL,
+	    "zed@local.test", "", NULL);
+	expect_local(r, "amy@x.sublocal.test", "amy@x.sublocal.test", "");
+	/* ... an unknown user is unknown, not a relay attempt ... */
+	expect_unknown(r, "nobody@local.test", "no such recipient");
+	expect_unknown(r, "nobody@x.sublocal.test", "no such recipient");
+	expect(r, "nobody@local.test", "192.0.2.1", true, RESOLVE_UNKNOWN,
+	    "", "", "no such recipient");
+	/* ... the domain itself needs its own key ... */
+	expect_transport(r, "x@sublocal.test", "smtp:sublocal.test");
+	/* ... and postmaster exists there as in every local domain. */
+	expect(r, "postmaster@local.test", NULL, false, RESOLVE_LOCAL,
+	    "postmaster@example.test", "", "no mailbox");
+	/* One address of a domain. */
+	expect_local(r, "bob@half.test", "bob@half.test", "");
+	expect_unknown(r, "ghost@half.test", NULL);
+	expect_transport(r, "other@half.test", "smtp:half.test");
+	/* A catch-all alias. */
+	expect_local(r, "any@catch.test", "bob@example.test", "");
+	/* Aliases of the domain, and alias targets in it. */
+	expect_forward(r, "list@local.test", "zed@local.test",
+	    "someone@far.test", "smtp:far.test");
+	expect_forward(r, "tolocal@example.test",
+	    "zed@local.test,amy@x.sublocal.test", "", "");
+	expect(r, "ghostly@example.test", NULL, false, RESOLVE_LOCAL,
+	    "alice@example.test", "", "nobody@local.test: no such recipient");
+	/* Not a domain of mydomains for anything else. */
+	ck_assert(!resolve_domain_is_local("local.test"));
+	resolve_free(&r);
+}
+END_TEST
+
+START_TEST(test_transport_bad_values)
+{
+	struct resolve *r;
+	char	*value;
+
+	build_aliases("transport", "bad1.test error:nope\n"
+	    "bad2.test discard\n"
+	    "bad3.test smtp:[192.0.2.300]\n"
+	    ".bad4.test smtp:host:99999\n"
+	    "bad5.test local:x\n"
+	    "bad6.test lmtp:x\n"
+	    "bad7.test smtp:[ipv6:192.0.2.1]\n"
+	    "x@bad8.test smtp:two words\n"
+	    "good.test smtp:[192.0.2.5]\n");
+	build_aliases("transport2", "x x\n");
+	build_aliases("aliases2", "extra@example.test: carol\n"
+	    "mixed@example.test: alice, x@good.test, y@bad1.test\n");
+	load_transport_config("relayhost = [192.0.2.99]\n");
+	r = resolve_new();
+	/* Deferred, with the table, key and value for the log ... */
+	expect_route(r, "x@bad1.test", "203.0.113.1", RESOLVE_TEMPFAIL, false,
+	    NULL, "transport_maps lmdb:");
+	expect_route(r, "x@bad1.test", "203.0.113.1", RESOLVE_TEMPFAIL, false,
+	    NULL, "/transport: bad1.test: bad value \"error:nope\": unknown "
+	    "transport error");
+	expect_route(r, "x@bad2.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "bad value \"discard\"");
+	expect_route(r, "x@bad3.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "IPv4 address literal");
+	expect_route(r, "x@a.bad4.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    ".bad4.test: bad value \"smtp:host:99999\": bad port");
+	expect_route(r, "x@bad5.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "local takes no next hop");
+	expect_route(r, "x@bad6.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "unknown transport lmtp");
+	expect_route(r, "x@bad7.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "IPv6");
+	expect_route(r, "x@bad8.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "x@bad8.test: bad value \"smtp:two words\"");
+	/* ... even for clients that may relay ... */
+	expect_route(r, "x@bad1.test", "192.0.2.1", RESOLVE_TEMPFAIL, false,
+	    NULL, "bad value");
+	/* ... and for an alias that forwards there: the whole alias waits. */
+	expect(r, "mixed@example.test", NULL, false, RESOLVE_TEMPFAIL, "", "",
+	    "bad1.test: bad value");
+	/* Other domains are not affected. */
+	expect_transport(r, "x@good.test", "smtp:[192.0.2.5]");
+	expect_transport(r, "y@bad8.test", "smtp:[192.0.2.99]");
+	resolve_free(&r);
+
+	/* A value cut to 256 characters in the text. */
+	value = xasprintf("big.test smtp:%0300d\n", 0);
+	build_aliases("transport", value);
+	free(value);
+	r = resolve_new();
+	expect_route(r, "x@big.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "...\": host name too long");
+	resolve_free(&r);
+}
+END_TEST
+
+START_TEST(test_transport_relayhost)
+{
+	struct resolve *r;
+
+	build_aliases("transport", "direct.test smtp\n"
+	    "bracket.test smtp:[mx.bracket.test]\n"
+	    "inside.test local\n");
+	build_aliases("transport2", "x x\n");
+	load_transport_config("relayhost = [Relay.Example]:587\n");
+	r = resolve_new();
+	/* No entry: the relay host, whatever the domain. */
+	expect_transport(r, "x@far.test", "smtp:[relay.example]:587");
+	expect_transport(r, "x@bad;domain.test", "smtp:[relay.example]:587");
+	/* An entry wins; "smtp" without a next hop is the domain's MX. */
+	expect_transport(r, "x@direct.test", "smtp:direct.test");
+	expect_transport(r, "x@bracket.test", "smtp:[mx.bracket.test]");
+	expect_unknown(r, "x@inside.test", NULL);
+	expect_local(r, "alice@example.test", "alice@example.test", "");
+	resolve_free(&r);
+
+	load_config("relayhost = smarthost.example\n");
+	r = resolve_new();
+	expect_transport(r, "x@far.test", "smtp:smarthost.example");
+	resolve_free(&r);
+	load_config("relayhost = [2001:db8::25]:2525\n");
+	r = resolve_new();
+	expect_transport(r, "x@far.test", "smtp:[2001:db8::25]:2525");
+	resolve_free(&r);
+
+	/* A bad relayhost defers what would go there, nothing else. */
+	load_transport_config("relayhost = relay.example:0\n");
+	r = resolve_new();
+	expect_route(r, "x@far.test", "192.0.2.1", RESOLVE_TEMPFAIL, false,
+	    NULL, "relayhost relay.example:0: bad port");
+	expect_transport(r, "x@direct.test", "smtp:direct.test");
+	expect_local(r, "alice@example.test", "alice@example.test", "");
+	expect(r, "fwd@example.test", NULL, false, RESOLVE_TEMPFAIL, "", "",
+	    "relayhost");
+	resolve_free(&r);
+	load_config("relayhost = bad host\n");
+	r = resolve_new();
+	expect_route(r, "x@far.test", NULL, RESOLVE_TEMPFAIL, false, NULL,
+	    "relayhost bad host: bad host name");
+	resolve_free(&r);
+}
+END_TEST
+
+/* Remote alias targets carry their transports, in forward's order. */
+START_TEST(test_transport_forward)
+{
+	struct resolve *r;
+
+	build_aliases("transport", ".sub.example.com smtp:[192.0.2.1]:2525\n"
+	    "far.test relay:mx.far.test\n");
+	build_aliases("transport2", "x x\n");
+	build_aliases("aliases2", "extra@example.test: carol\n"
+	    "out@example.test: a@b.sub.example.com, alice, B@Far.Test, "
+	    "c@elsewhere.test, b@far.test, a@B.Sub.Example.Com\n"
+	    "badtarget@example.test: x@bad;domain.test, bob\n"
+	    "onlybad@example.test: x@bad;domain.test\n");
+	load_transport_config("");
+	r = resolve_new();
+	expect_forward(r, "out@example.test", "alice@example.test",
+	    "a@b.sub.example.com,b@far.test,c@elsewhere.test",
+	    "smtp:[192.0.2.1]:2525,smtp:mx.far.test,smtp:elsewhere.test");
+	/* The existing alias to someone@far.test. */
+	expect_forward(r, "fwd@example.test", "alice@example.test",
+	    "someone@far.test", "smtp:mx.far.test");
+	expect_forward(r, "alice@example.test", "alice@example.test", "", "");
+	/* A target whose domain cannot be a next hop is dropped. */
+	expect(r, "badtarget@example.test", NULL, false, RESOLVE_LOCAL,
+	    "bob@example.test", "", "x@bad;domain.test: domain bad;domain.test "
+	    "cannot be a next hop");
+	expect_unknown(r, "onlybad@example.test", "cannot be a next hop");
+	resolve_free(&r);
+
+	/* With relayhost the forwards go there too. */
+	load_transport_config("relayhost = [192.0.2.25]\n");
+	r = resolve_new();
+	expect_forward(r, "out@example.test", "alice@example.test",
+	    "a@b.sub.example.com,b@far.test,c@elsewhere.test",
+	    "smtp:[192.0.2.1]:2525,smtp:mx.far.test,smtp:[192.0.2.25]");
+	expect_forward(r, "badtarget@example.test", "bob@example.test",
+	    "x@bad;domain.test", "smtp:[192.0.2.25]");
+	resolve_free(&r);
+}
+END_TEST
+
+/* A transport table missing at start, created later, then replaced. */
+START_TEST(test_transport_missing_table)
+{
+	struct resolve *r;
+
+	build_aliases("transport", "far.test smtp:[192.0.2.1]\n");
+	load_transport_config("");
+	r = resolve_new();
+	/* transport2 does not exist: remote lookups wait for it. */
+	expect_route(r, "x@other.test.invalid", "192.0.2.1", RESOLVE_TEMPFAIL,
+	    false, NULL, "transport2 unavailable");
+	expect_route(r, "x@far.test", "203.0.113.1", RESOLVE_TEMPFAIL, false,
+	    NULL, "unavailable");
+	expect(r, "fwd@example.test", NULL, false, RESOLVE_TEMPFAIL, "", "",
+	    "unavailable");
+	/* Local domains need no transport table. */
+	expect_local(r, "alice@example.test", "alice@example.test", "");
+	build_aliases("transport2", "other.test.invalid smtp:[192.0.2.2]\n");
+	expect_transport(r, "x@other.test.invalid", "smtp:[192.0.2.2]");
+	expect_transport(r, "x@far.test", "smtp:[192.0.2.1]");
+	/* Rebuilt: read again from the next lookup. */
+	build_aliases("transport", "far.test smtp:[192.0.2.3]\n");
+	expect_transport(r, "x@far.test", "smtp:[192.0.2.3]");
+	build_aliases("transport", "far.test local\n");
+	expect_unknown(r, "x@far.test", NULL);
+	resolve_free(&r);
+}
+END_TEST
+
 static Suite *
 resolve_suite(void)
 {
@@ -807,6 +1432,15 @@ resolve_suite(void)
 	tcase_add_test(tc, test_resolve_user);
 	tcase_add_test(tc, test_system_accounts);
 	tcase_add_test(tc, test_maildir_paths);
+	tcase_add_test(tc, test_nexthop_forms);
+	tcase_add_test(tc, test_transport_values);
+	tcase_add_test(tc, test_transport_order);
+	tcase_add_test(tc, test_transport_relay_flag);
+	tcase_add_test(tc, test_transport_local);
+	tcase_add_test(tc, test_transport_bad_values);
+	tcase_add_test(tc, test_transport_relayhost);
+	tcase_add_test(tc, test_transport_forward);
+	tcase_add_test(tc, test_transport_missing_table);
 	suite_add_tcase(s, tc);
 	return s;
 }
