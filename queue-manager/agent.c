@@ -123,8 +123,13 @@ qmgr_agent_closed(struct ipc_conn *c ATTR_UNUSED, const char *reason,
 {
 	struct qmgr_agent	*a = ctx;
 
-	log_warning("%s %s: connection closed: %s", a->what, a->path,
-	    reason);
+	/* An agent that stops (reload, stop) closes when it is idle. */
+	if (a->busy > 0)
+		log_warning("%s %s: connection closed with %u requests in "
+		    "flight: %s", a->what, a->path, a->busy, reason);
+	else
+		log_debug("%s %s: connection closed: %s", a->what, a->path,
+		    reason);
 	ipc_conn_free(&a->conn);
 	qmgr_agent_fail_all(a, a->relays ? "transfer agent went away" :
 	    "delivery agent went away");

@@ -547,7 +547,7 @@ dns_mx_answer(struct dns_lookup *l, int status, unsigned char *abuf, int alen)
 	    mx == NULL)
 		status = ARES_ENODATA;
 	if (status == ARES_ENOTFOUND) {
-		dns_finish(l, DNS_NOTFOUND, "Host or domain name not found. "
+		dns_finish(l, DNS_NODOMAIN, "Host or domain name not found. "
 		    "Name service error for name=%s type=MX: Host not found",
 		    l->nh.host);
 		return;

@@ -39,7 +39,8 @@ struct dns_lookup;
 
 enum dns_status {
 	DNS_OK,			/* addrs has at least one address */
-	DNS_NOTFOUND,		/* no such domain, or no address: bounce */
+	DNS_NOTFOUND,		/* no address for the hosts: bounce */
+	DNS_NODOMAIN,		/* the domain does not exist: bounce */
 	DNS_NULLMX,		/* RFC 7505: the domain accepts no mail */
 	DNS_LOOP,		/* the best MX is ourselves */
 	DNS_TEMPFAIL,		/* try again later */

@@ -98,6 +98,7 @@ ta_job_free(struct relay_job *j)
 		free(j->rcpts[i].text);
 	}
 	free(j->rcpts);
+	free(j->addrs);
 	free(j->sender);
 	free(j->nexthop);
 	free(j->envid);

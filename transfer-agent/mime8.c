@@ -13,12 +13,16 @@
  * to pass through: whatever the caller feeds, the output is 7-bit or an
  * error.
  *
- * Memory does not grow with the message, only with its structure: a
- * line is held whole up to MIME8_LINE_HOLD bytes and longer lines are
- * handled in fragments (a header field that long is not parsed; a body
- * line is encoded or copied as it comes), one header field of interest
- * is kept for parsing (MIME8_FIELD_MAX), one boundary per open
- * multipart (at most MIME8_MAX_DEPTH), and the bit map of entities.
+ * Memory does not grow with the message, only with its structure.  A
+ * line is held only while what it is remains open (it may be a boundary
+ * line, an empty line, a line that ends a header section), and never
+ * past MIME8_LINE_HOLD bytes; the rest of a line goes on in fragments as
+ * it comes (a body line encoded or copied, a header field kept for
+ * parsing up to MIME8_FIELD_MAX, and not parsed past that).  Besides
+ * that hold: one header field of interest, one boundary per open
+ * multipart (at most MIME8_MAX_DEPTH) and the bit map of entities.  So
+ * one call's output is bounded by about 3.1 times the piece plus the
+ * hold, and by much less for messages that are not built to be awkward.
  *
  * The input is trusted for nothing: header sections, parameters and
  * boundaries come from whoever sent the message.
@@ -48,10 +52,6 @@
 #define MIME8_LINE_HOLD		(MIME8_FIELD_MAX + 64)
 /* RFC 2045 6.7 (5): encoded lines of at most 76 characters. */
 #define MIME8_QP_LINE		76
-
-/* Where a line fragment sits in its line. */
-#define MIME8_L_FIRST		0x01	/* begins the line */
-#define MIME8_L_LAST		0x02	/* ends it (holds the LF, or EOF) */
 
 /* Why 8-bit bytes in a place cannot be converted (scan_end's error). */
 #define MIME8_R_HEADER \
@@ -135,12 +135,12 @@ struct mime8_frame {
 struct mime8_ent {
 	size_t		 index;		/* in order of header sections */
 	bool		 top;		/* the message's own header */
-	bool		 digest_part;	/* default Content-Type message/rfc822 */
+	bool		 digest_part;	/* default type message/rfc822 */
 	bool		 convert;	/* pass 2: its body gets encoded */
 	bool		 marked;	/* pass 1: 8-bit seen in this leaf */
 	enum mime8_field field;
 	bool		 field_long;	/* the field is not parsed */
-	bool		 swallow;	/* pass 2: field replaced, drop its lines */
+	bool		 swallow;	/* pass 2: drop the replaced field */
 	unsigned int	 nctype;
 	enum mime8_ctype ctype;
 	const char	*ctype_reason;
@@ -159,8 +159,9 @@ struct mime8 {
 	enum mime8_phase phase;
 
 	/* Line assembly. */
-	struct buf	 hold;		/* the current line, while short */
-	bool		 in_long;	/* in a line longer than the hold */
+	struct buf	 hold;		/* the current line, while undecided */
+	size_t		 hold_check;	/* look at it again at this length */
+	bool		 in_frag;	/* the line goes on in fragments */
 	enum mime8_sink	 sink;
 
 	/* Structure. */
@@ -592,7 +593,7 @@ mime8_parse_ctype(struct mime8 *m)
 		if (!found) {
 			buf_reset(&m->boundary);
 			if (buf_append(&m->boundary, val, vlen) == -1)
-				log_panic("mime8: boundary longer than its field");
+				log_panic("mime8: boundary too long");
 			found = true;
 		} else if (vlen != m->boundary.len ||
 		    memcmp(val, m->boundary.data, vlen) != 0)
@@ -676,9 +677,18 @@ mime8_field_end(struct mime8 *m)
 }
 
 /*
- * A field line starts with a name (printable, or 8-bit so that a
- * mangled name counts as an 8-bit header rather than as body text),
- * optional white space and a colon.  Sets *colon_r to the colon.
+ * A field name is printable, or 8-bit so that a mangled name counts as
+ * an 8-bit header rather than as body text.
+ */
+static bool
+mime8_is_name_char(uint8_t c)
+{
+	return c > ' ' && c != 0x7f && c != ':';
+}
+
+/*
+ * A field line starts with a name, optional white space and a colon.
+ * Sets *colon_r to the colon.
  */
 static bool
 mime8_field_line(const uint8_t *p, size_t len, size_t *colon_r,
@@ -686,7 +696,7 @@ mime8_field_line(const uint8_t *p, size_t len, size_t *colon_r,
 {
 	size_t	i, n;
 
-	for (i = 0; i < len && p[i] > ' ' && p[i] != 0x7f && p[i] != ':'; i++)
+	for (i = 0; i < len && mime8_is_name_char(p[i]); i++)
 		;
 	if (i == 0)
 		return false;
@@ -840,7 +850,7 @@ mime8_boundary_find(const struct mime8 *m, const uint8_t *p, size_t len,
 		if (f->boundary == NULL || len - 2 < f->blen ||
 		    memcmp(p + 2, f->boundary, f->blen) != 0)
 			continue;
-		i = 2 + f->blen;
+		i = 2 + f->blen;	/* UNSAFE: <= len, checked above */
 		close = false;
 		if (len - i >= 2 && p[i] == '-' && p[i + 1] == '-') {
 			close = true;
@@ -855,6 +865,77 @@ mime8_boundary_find(const struct mime8 *m, const uint8_t *p, size_t len,
 		return true;
 	}
 	return false;
+}
+
+/*
+ * Could a line that begins with p[0..n) (no LF yet, n > 0) still turn out
+ * to be a boundary line?
+ */
+static bool
+mime8_boundary_prefix(const struct mime8 *m, const uint8_t *p, size_t n)
+{
+	const struct mime8_frame *f;
+	unsigned int	 k;
+	size_t		 i, c;
+
+	if (p[0] != '-' || (n > 1 && p[1] != '-'))
+		return false;
+	for (k = 0; k < m->depth; k++) {
+		f = &m->stack[k];
+		if (f->boundary == NULL)
+			continue;
+		if (n <= 2)
+			return true;
+		c = n - 2 < f->blen ? n - 2 : f->blen;
+		if (memcmp(p + 2, f->boundary, c) != 0)
+			continue;
+		i = 2 + c;
+		if (i == n)
+			return true;
+		if (p[i] == '-') {
+			if (i + 1 == n)
+				return true;
+			if (p[i + 1] != '-')
+				continue;
+			i += 2;
+		}
+		while (i < n && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		/* A CR last may be the start of the CRLF. */
+		if (i == n || (i == n - 1 && p[i] == '\r'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Is what a line beginning with p[0..n) (no LF yet, n > 0) is already
+ * settled, whatever follows?  Then it need not be held: the rest can go
+ * on in fragments, as it arrives.  Boundary lines and empty lines must
+ * be seen whole; so must a header line that is not a field, because it
+ * ends the header section and what the body is decides whether the line
+ * is a boundary line.  A field or continuation line is settled once its
+ * name and colon (or first byte) are in; a body line once it cannot be
+ * a boundary line.
+ */
+static bool
+mime8_decided(const struct mime8 *m, const uint8_t *p, size_t n)
+{
+	size_t	i;
+
+	if (m->depth > 0 && mime8_boundary_prefix(m, p, n))
+		return false;
+	if (m->where == MIME8_W_BODY)
+		return true;
+	if ((p[0] == ' ' || p[0] == '\t') && m->ent.field != MIME8_F_NONE)
+		return true;
+	for (i = 0; i < n && mime8_is_name_char(p[i]); i++)
+		;
+	if (i == 0 || i == n)
+		return false;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < n && p[i] == ':';
 }
 
 /*
@@ -911,7 +992,8 @@ mime8_field_begin(struct mime8 *m, const uint8_t *p, size_t colon,
 
 /*
  * The first fragment of a line: the whole line with its line end when
- * last, else the first MIME8_LINE_HOLD bytes of a longer one.
+ * last, else the first bytes of a line that is longer than
+ * MIME8_LINE_HOLD or whose kind mime8_decided() found settled.
  */
 static void
 mime8_line_first(struct mime8 *m, const uint8_t *p, size_t len, bool last)
@@ -961,7 +1043,7 @@ mime8_line_first(struct mime8 *m, const uint8_t *p, size_t len, bool last)
 	}
 }
 
-/* A later fragment of a long line. */
+/* A later fragment of a line. */
 static void
 mime8_line_more(struct mime8 *m, const uint8_t *p, size_t len)
 {
@@ -973,7 +1055,7 @@ mime8_line_more(struct mime8 *m, const uint8_t *p, size_t len)
 		mime8_body(m, p, len);
 		break;
 	case MIME8_S_NONE:
-		log_panic("mime8: long line without a sink");
+		log_panic("mime8: line fragment without a sink");
 	}
 }
 
@@ -984,7 +1066,20 @@ mime8_hold(struct mime8 *m, const uint8_t *p, size_t len)
 		log_panic("mime8: line hold overflow");
 }
 
-/* Splits the input into lines and fragments of long lines. */
+/* The held line goes on as fragments from here. */
+static void
+mime8_hold_release(struct mime8 *m)
+{
+	mime8_line_first(m, (const uint8_t *)m->hold.data, m->hold.len, false);
+	buf_reset(&m->hold);
+	m->hold_check = 0;
+	m->in_frag = true;
+}
+
+/*
+ * Splits the input into lines, held whole while their kind is not
+ * settled (at most MIME8_LINE_HOLD bytes), and fragments of the others.
+ */
 static void
 mime8_feed(struct mime8 *m, const uint8_t *data, size_t len)
 {
@@ -997,19 +1092,19 @@ mime8_feed(struct mime8 *m, const uint8_t *data, size_t len)
 		m->hash *= MIME8_FNV_PRIME;
 	}
 	while (len > 0 && !mime8_stopped(m)) {
-		if (m->in_long) {
+		if (m->in_frag) {
 			lf = memchr(data, '\n', len);
 			n = lf == NULL ? len : (size_t)(lf - data) + 1;
 			mime8_line_more(m, data, n);
 			if (lf != NULL)
-				m->in_long = false;
+				m->in_frag = false;
 			data += n;
 			len -= n;
 			continue;
 		}
 		/* The LF of a line that fits is at most room bytes on. */
 		room = MIME8_LINE_HOLD - m->hold.len;
-		look = len <= room ? len : room + 1;
+		look = len <= room ? len : room + 1;	/* UNSAFE: room small */
 		lf = memchr(data, '\n', look);
 		if (lf != NULL) {
 			n = (size_t)(lf - data) + 1;
@@ -1017,24 +1112,32 @@ mime8_feed(struct mime8 *m, const uint8_t *data, size_t len)
 				mime8_line_first(m, data, n, true);
 			else {
 				mime8_hold(m, data, n);
-				mime8_line_first(m, (const uint8_t *)m->hold.data,
+				mime8_line_first(m,
+				    (const uint8_t *)m->hold.data,
 				    m->hold.len, true);
 				buf_reset(&m->hold);
+				m->hold_check = 0;
 			}
 		} else if (len > room) {
+			/* Too long to be anything but text. */
 			n = room;
-			m->in_long = true;
-			if (m->hold.len == 0)
-				mime8_line_first(m, data, n, false);
-			else {
-				mime8_hold(m, data, n);
-				mime8_line_first(m, (const uint8_t *)m->hold.data,
-				    m->hold.len, false);
-				buf_reset(&m->hold);
-			}
+			mime8_hold(m, data, n);
+			mime8_hold_release(m);
 		} else {
 			n = len;
 			mime8_hold(m, data, n);
+			/*
+			 * Looking again only when the held line has doubled
+			 * keeps a line fed a byte at a time linear.  When it
+			 * is released does not change the output.
+			 */
+			if (m->hold.len >= m->hold_check) {
+				if (mime8_decided(m,
+				    (const uint8_t *)m->hold.data, m->hold.len))
+					mime8_hold_release(m);
+				else	/* UNSAFE: <= 2 * MIME8_LINE_HOLD */
+					m->hold_check = 2 * m->hold.len;
+			}
 		}
 		data += n;
 		len -= n;
@@ -1047,8 +1150,8 @@ mime8_finish(struct mime8 *m)
 {
 	if (mime8_stopped(m))
 		return;
-	if (m->in_long)
-		m->in_long = false;
+	if (m->in_frag)
+		m->in_frag = false;
 	else if (m->hold.len > 0) {
 		mime8_line_first(m, (const uint8_t *)m->hold.data,
 		    m->hold.len, true);
@@ -1066,7 +1169,8 @@ mime8_reset(struct mime8 *m)
 		mime8_pop(m);
 	buf_reset(&m->hold);
 	buf_reset(&m->boundary);
-	m->in_long = false;
+	m->hold_check = 0;
+	m->in_frag = false;
 	m->sink = MIME8_S_NONE;
 	m->nent = 0;
 	m->nbytes = 0;

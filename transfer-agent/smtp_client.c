@@ -774,8 +774,7 @@ smtp_body_begin(struct smtp_sess *s)
 	s->sent = 0;
 	s->at_bol = true;
 	s->last_cr = false;
-	if (s->mime != NULL)
-		buf_init(&s->conv, SMTP_CHUNK * 4, SMTP_CHUNK * 64);
+	buf_reset(&s->conv);
 	/* While the body goes out, only writing has a deadline. */
 	smtp_timeouts(s, 0, cfg->smtp_data_xfer_timeout);
 	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUT_LOW, 0);
@@ -1138,6 +1137,8 @@ smtp_reply_done(struct smtp_sess *s)
 
 	switch (s->state) {
 	case SS_GREETING:
+		/* Reached: the log names it (relay=none until one is). */
+		str_copy_cut(j->relay, sizeof(j->relay), s->name);
 		if (r->code != 220) {
 			(void)smtp_reply_summary(r, text, sizeof(text));
 			smtp_reply_dsn(r, dsn, sizeof(dsn));
@@ -1274,9 +1275,11 @@ smtp_read_lines(struct smtp_sess *s, struct bufferevent *bev)
 		if (r == 0)
 			continue;
 		smtp_reply_done(s);
-		if (s->dead || s->bev != bev)
+		if (s->dead)
 			break;
 		smtp_reply_reset(&s->reply);
+		if (s->bev != bev)
+			break;		/* STARTTLS: the TLS bufferevent reads */
 	}
 }
 
@@ -1374,7 +1377,6 @@ smtp_connect(struct relay_job *j, const struct dns_addr *a)
 	    ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 	smtp_fmt(s->name, sizeof(s->name), "%s[%s]:%u", a->host, addr,
 	    port);
-	str_copy_cut(j->relay, sizeof(j->relay), s->name);
 	j->tls_info[0] = '\0';
 	j->sess = s;
 	/* The second try of an address whose TLS handshake failed (may). */
@@ -1431,6 +1433,9 @@ smtp_dns_cb(const struct dns_answer *a, void *ctx)
 		j->next_addr = 0;
 		smtp_next_addr(j);
 		return;
+	case DNS_NODOMAIN:
+		smtp_job_why(j, true, "5.1.2", "%s", a->text);
+		break;
 	case DNS_NOTFOUND:
 		smtp_job_why(j, true, "5.4.4", "%s", a->text);
 		break;
