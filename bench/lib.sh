@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: ISC
 #
 # bench/lib.sh: what the benchmark scripts share (bench/README.md), sourced
-# by bench/smtp-accept and bench/e2e-maildir after they have set
+# by bench/smtp-accept, bench/e2e-maildir and bench/relay-sink after they
+# have set
 #
 #   BENCH_NAME   the script's name, for messages and written files
 #   ROOT BUILD   the source tree and build-bench/ in it
@@ -262,4 +263,237 @@ postfix_queued() {
 # Busy CPU ticks of the whole machine so far (/proc/stat).
 cpu_busy() {
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# ---- run helpers --------------------------------------------------------------
+#
+# Added for bench/relay-sink.  bench/e2e-maildir has its own copies of
+# stop_stale, start_servers, stop_source, count_files, queue_count,
+# wait_queue_empty, log_size, median and ratio, defined after it sources
+# this file (so its own win); these behave the same.  They use, besides
+# the variables above:
+#
+#   PF PF_PORT   the Postfix instance: its folder and SMTP port
+#   WORK         the script's scratch folder (src.pid, src.out, src.end,
+#                results)
+#   SRC_WRAP PT_STARTED PF_STARTED
+#                state, set here; start them empty, 0 and 0
+#   DRAIN_TIMEOUT RUN_TIMEOUT
+#                seconds: the queue empty after a run; smtp-source
+
+# Stops a postern or Postfix instance that an earlier, interrupted run of
+# the script left running in its folders.
+stop_stale() {
+	local rc=0
+	if [ -f "$PT_ETC/postern.conf" ] && [ -x "$POSTCTL" ]; then
+		"$POSTCTL" -c "$PT_ETC" status >/dev/null 2>&1 || rc=$?
+		if [ "$rc" = 0 ]; then
+			say "stopping a postern left running in $PT"
+			"$POSTCTL" -c "$PT_ETC" stop || true
+		fi
+	fi
+	if [ -f "$PF/etc/main.cf" ] && postfix_running "$PF"; then
+		say "stopping a Postfix left running in $PF"
+		postfix -c "$PF/etc" stop || true
+	fi
+}
+
+# Checks and starts postern on $PT_PORT and Postfix on $PF_PORT.
+start_servers() {
+	local p
+	for p in "$PT_PORT" "$PF_PORT"; do
+		if port_open "$p"; then
+			die "127.0.0.1:$p is already in use by another program"
+		fi
+	done
+
+	"$POSTCTL" -c "$PT_ETC" check >/dev/null ||
+	    die "postctl -c $PT_ETC check found problems"
+	say "starting postern on 127.0.0.1:$PT_PORT"
+	PT_STARTED=1
+	if ! "$POSTCTL" -c "$PT_ETC" start; then
+		tail -n 20 "$PT/log/postern.log" >&2 2>/dev/null || true
+		die "postctl start failed"
+	fi
+	wait_port "$PT_PORT" || die "postern does not listen on $PT_PORT"
+
+	say "starting Postfix $PF on 127.0.0.1:$PF_PORT"
+	postfix -c "$PF/etc" check || die "postfix -c $PF/etc check failed"
+	PF_STARTED=1
+	postfix -c "$PF/etc" start </dev/null >/dev/null 2>&1 ||
+	    die "postfix -c $PF/etc start failed"
+	wait_port "$PF_PORT" || die "Postfix does not listen on $PF_PORT"
+}
+
+# source_start sessions messages length recipient port: starts smtp-source
+# under timeout(1) in a background subshell ($SRC_WRAP) that writes the
+# pid of timeout into $WORK/src.pid, its output into $WORK/src.out and,
+# when it ends, "EPOCHREALTIME exit-status" into $WORK/src.end.
+source_start() {
+	rm -f "$WORK/src.pid" "$WORK/src.end"
+	(
+		timeout "$RUN_TIMEOUT" "$SRC" -s "$1" -m "$2" -l "$3" \
+		    -f "$FROM" -t "$4" "127.0.0.1:$5" >"$WORK/src.out" 2>&1 &
+		echo $! >"$WORK/src.pid"
+		rc=0
+		wait $! || rc=$?
+		echo "$EPOCHREALTIME $rc" >"$WORK/src.end"
+	) &
+	SRC_WRAP=$!
+}
+
+# Ends smtp-source: the timeout(1) process by its pid, then its wrapper.
+# shellcheck disable=SC2317
+stop_source() {
+	local pid=
+	[ -n "$SRC_WRAP" ] || return 0
+	if [ -f "$WORK/src.pid" ]; then
+		read -r pid <"$WORK/src.pid" || true
+	fi
+	if is_uint "$pid"; then
+		kill "$pid" 2>/dev/null || true
+	fi
+	wait "$SRC_WRAP" 2>/dev/null || true
+	SRC_WRAP=
+}
+
+# count_files dir...: the files directly in the folders that exist.
+count_files() {
+	local d n=0
+	for d in "$@"; do
+		if [ -d "$d" ]; then
+			n=$((n + $(find "$d" -maxdepth 1 -type f | wc -l)))
+		fi
+	done
+	echo "$n"
+}
+
+# The files in a server's queue: postern's incoming/ (tmp.* included),
+# active/, deferred/ and the folders where nothing should be; Postfix's
+# queue.
+queue_count() {
+	case $1 in
+	postern)
+		count_files "$PT/spool/incoming" "$PT/spool/active" \
+		    "$PT/spool/deferred" "$PT/spool/hold" \
+		    "$PT/spool/maildrop" "$PT/spool/corrupt"
+		;;
+	postfix) postfix_queued "$PF" ;;
+	esac
+}
+
+# Waits (at most DRAIN_TIMEOUT) until the server's queue is empty.
+wait_queue_empty() {
+	local start=$SECONDS n
+	while :; do
+		n=$(queue_count "$1")
+		[ "$n" = 0 ] && return 0
+		if [ $((SECONDS - start)) -ge "$DRAIN_TIMEOUT" ]; then
+			say "$1: still $n files in its queue after ${DRAIN_TIMEOUT}s"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# The size of a server's log (postern's log file, Postfix's maillog).
+log_size() {
+	local log
+	case $1 in
+	postern) log=$PT/log/postern.log ;;
+	postfix) log=$PF/maillog ;;
+	esac
+	if [ -f "$log" ]; then
+		stat -c %s "$log"
+	else
+		echo 0
+	fi
+}
+
+# median server sessions len column: the median of a column of
+# $WORK/results, lines "server sessions len rate acceptance-rate cpu" or
+# "server sessions len FAILED", over the OK runs ("-" if none); column 6
+# (CPU seconds) with two decimals.
+median() {
+	awk -v s="$1" -v n="$2" -v l="$3" -v c="$4" \
+	    '$1 == s && $2 == n && $3 == l && $4 != "FAILED" { print $c }' \
+	    "$WORK/results" | sort -g |
+	    awk -v c="$4" '{ a[NR] = $1 }
+		END {
+			if (NR == 0) print "-"
+			else if (NR % 2) print a[(NR + 1) / 2]
+			else printf c == 6 ? "%.2f\n" : "%.0f\n",
+			    (a[NR / 2] + a[NR / 2 + 1]) / 2
+		}'
+}
+
+ratio() {
+	if [ "$1" = - ] || [ "$2" = - ]; then
+		echo -
+	else
+		awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+	fi
+}
+
+# ---- smtp-sink ----------------------------------------------------------------
+#
+# Postfix's smtp-sink(1) as the remote server that relayed mail goes to.
+# It runs with -c, which writes a record "sess=N quit=N mesg=N" followed by
+# a carriage return to its standard output, unbuffered, whenever a session
+# ends, a QUIT is received or a message's final "." is received: mesg is
+# the number of messages it has received since it started.
+
+# free_port first: the first port from first on (at most 200 tried) where
+# nothing listens on 127.0.0.1.
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 199))); do
+		if ! port_open "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# sink_start port out: starts a fresh smtp-sink on 127.0.0.1:port, as the
+# user postfix, its counters into the file out; sets SINK_PID.
+sink_start() {
+	port_open "$1" && die "127.0.0.1:$1 is already in use (smtp-sink's port)"
+	: >"$2"
+	smtp-sink -c -u postfix "127.0.0.1:$1" 1024 >"$2" 2>"$2.err" </dev/null &
+	SINK_PID=$!
+	wait_port "$1" || die "smtp-sink does not listen on 127.0.0.1:$1 ($(head -c 200 "$2.err"))"
+}
+
+# sink_count out: the messages the sink has received (its last complete
+# counter record).
+sink_count() {
+	local data rec
+	data=$(tail -c 160 "$1" 2>/dev/null) || true
+	case $data in
+	*mesg=*) ;;
+	*) echo 0; return 0 ;;
+	esac
+	case $data in
+	*$'\r') rec=${data%$'\r'} ;;
+	*$'\r'*) rec=${data%$'\r'*} ;;	# the last record is not complete
+	*) echo 0; return 0 ;;
+	esac
+	rec=${rec##*$'\r'}
+	rec=${rec##*mesg=}
+	if is_uint "$rec"; then
+		echo "$rec"
+	else
+		echo 0
+	fi
+}
+
+# Stops the smtp-sink of sink_start by its pid.
+# shellcheck disable=SC2317
+sink_stop() {
+	[ -n "${SINK_PID:-}" ] || return 0
+	kill "$SINK_PID" 2>/dev/null || true
+	wait "$SINK_PID" 2>/dev/null || true
+	SINK_PID=
 }

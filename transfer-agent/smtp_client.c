@@ -641,7 +641,7 @@ smtp_trans_begin(struct smtp_sess *s)
 		return;
 	}
 	if (j->body == QFILE_BODY_BINARYMIME) {
-		/* TODO-free: BDAT sending is not implemented; defer. */
+		/* smtpd takes no BINARYMIME: such a file came from elsewhere. */
 		smtp_sess_fail(s, true, false, "4.6.3", "sending BINARYMIME "
 		    "messages is not supported");
 		return;

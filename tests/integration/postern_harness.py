@@ -32,6 +32,7 @@ AUTHD = BUILDDIR / "authd" / "postern-authd"
 SMTPD = BUILDDIR / "smtpd" / "postern-smtpd"
 QMGR = BUILDDIR / "queue-manager" / "postern-queue-manager"
 DELIVERY = BUILDDIR / "delivery-agent" / "postern-delivery-agent"
+TRANSFER = BUILDDIR / "transfer-agent" / "postern-transfer-agent"
 POSTDROP = BUILDDIR / "postdrop" / "postern-postdrop"
 
 # Bounds of the waits (seconds).
@@ -222,7 +223,8 @@ def port_refuses(port):
 # ---- an instance ---------------------------------------------------------
 
 # The CONF_SERVICE rows of common/conf_defs.def.
-BUILTIN_SERVICES = ("authd", "smtpd", "queue-manager", "delivery-agent")
+BUILTIN_SERVICES = ("authd", "smtpd", "queue-manager", "delivery-agent",
+                    "transfer-agent")
 
 
 class Instance:
@@ -264,6 +266,7 @@ class Instance:
                              ("postern-smtpd", SMTPD),
                              ("postern-queue-manager", QMGR),
                              ("postern-delivery-agent", DELIVERY),
+                             ("postern-transfer-agent", TRANSFER),
                              ("postern-postdrop", POSTDROP),
                              ("postctl", POSTCTL)):
             link = self.libexec / name
