@@ -818,8 +818,6 @@ authd_accept(struct service *sv, int fd, const struct service_listener *l,
 {
 	struct authd		*a = service_ctx(sv);
 	struct authd_client	*c;
-	struct ucred		 cred;
-	socklen_t		 len = sizeof(cred);
 	enum authd_role		 role;
 
 	if (strcmp(l->role, "auth") == 0)
@@ -836,12 +834,7 @@ authd_accept(struct service *sv, int fd, const struct service_listener *l,
 	c->a = a;
 	c->role = role;
 	TAILQ_INIT(&c->exchanges);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-		c->peer = xasprintf("%s client pid %ld uid %lu",
-		    authd_role_name(role), (long)cred.pid,
-		    (unsigned long)cred.uid);
-	else
-		c->peer = xasprintf("%s client", authd_role_name(role));
+	c->peer = ipc_peer_name(fd, authd_role_name(role));
 	c->conn = ipc_conn_new(service_base(sv), fd, cfg->ipc_max_message_size,
 	    c->peer, authd_client_msg, authd_client_closed, c);
 	TAILQ_INSERT_TAIL(&a->clients, c, entry);

@@ -1408,6 +1408,19 @@ ipc_conn_flush(struct ipc_conn *c)
 	return evbuffer_get_length(c->out) == 0 ? 0 : 1;
 }
 
+char *
+ipc_peer_name(int fd, const char *prefix)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	const char	*sep = prefix[0] != '\0' ? " " : "";
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		return xasprintf("%s%sclient pid %ld uid %lu", prefix, sep,
+		    (long)cred.pid, (unsigned long)cred.uid);
+	return xasprintf("%s%sclient", prefix, sep);
+}
+
 int
 ipc_conn_fd(const struct ipc_conn *c)
 {

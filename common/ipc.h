@@ -194,6 +194,12 @@ int	 ipc_conn_reply(struct ipc_conn *c, uint16_t type, uint32_t peer_id,
  */
 int	 ipc_conn_flush(struct ipc_conn *c);
 int	 ipc_conn_fd(const struct ipc_conn *c);
+/*
+ * "PREFIX client pid P uid U" of a Unix socket's peer (SO_PEERCRED), or
+ * "PREFIX client" when the kernel does not say; prefix may be "" (then
+ * "client pid ...").  For log lines; the caller frees it.
+ */
+char	*ipc_peer_name(int fd, const char *prefix);
 const char *ipc_conn_peer(const struct ipc_conn *c);
 
 /*

@@ -443,8 +443,6 @@ agent_accept(struct service *sv, int fd, const struct service_listener *l,
 {
 	struct agent		*a = service_ctx(sv);
 	struct agent_client	*c;
-	struct ucred		 cred;
-	socklen_t		 len = sizeof(cred);
 
 	if (a->stopping) {
 		(void)close(fd);
@@ -454,11 +452,7 @@ agent_accept(struct service *sv, int fd, const struct service_listener *l,
 	c->a = a;
 	TAILQ_INIT(&c->jobs);
 	TAILQ_INIT(&c->checkq);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-		c->peer = xasprintf("client pid %ld uid %lu", (long)cred.pid,
-		    (unsigned long)cred.uid);
-	else
-		c->peer = xstrdup("client");
+	c->peer = ipc_peer_name(fd, "");
 	c->conn = ipc_conn_new(service_base(sv), fd, cfg->ipc_max_message_size,
 	    c->peer, agent_client_msg, agent_client_closed, c);
 	TAILQ_INSERT_TAIL(&a->clients, c, entry);

@@ -392,27 +392,59 @@ qmgr_agent_free(struct qmgr_agent **ap)
 	free(a);
 }
 
+/*
+ * A new request r of the given type, answered within timeout seconds:
+ * its message with the peer id set, or NULL when the agent cannot be
+ * reached (qmgr_agent_send() then defers r).
+ */
+static struct ipc_msg *
+qmgr_agent_begin(struct qmgr_agent *a, struct qmgr_req *r, uint16_t type,
+    time_t timeout)
+{
+	r->a = a;
+	r->deadline = time(NULL) + timeout;
+	a->busy++;
+	if (a->conn == NULL && qmgr_agent_connect(a) == -1)
+		return NULL;
+	/* Ids skip 0 (HELLO) and wrap after 2^32 requests. */
+	if (++a->next_id == 0)
+		a->next_id = 1;
+	r->id = a->next_id;
+	return ipc_msg_new(type, r->id);
+}
+
+/* Sends *mp (NULL: could not connect) with fd; r waits for its answer. */
+static void
+qmgr_agent_send(struct qmgr_agent *a, struct qmgr_req *r,
+    struct ipc_msg **mp, int fd)
+{
+	struct timeval	 now0 = { 0, 0 };
+	int		 rc = -1;
+
+	if (*mp != NULL) {
+		rc = ipc_conn_send(a->conn, *mp, fd);
+		ipc_msg_free(mp);
+	}
+	if (rc == 0) {
+		TAILQ_INSERT_TAIL(&a->reqs, r, entry);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&a->failed, r, entry);
+	(void)event_add(a->fail_ev, &now0);
+}
+
 void
 qmgr_agent_deliver(struct qmgr_agent *a, const struct qmgr_delivery *d,
     qmgr_delivery_cb *cb, void *ctx)
 {
-	struct timeval	 now0 = { 0, 0 };
 	struct qmgr_req	*r;
 	struct ipc_msg	*m;
-	int		 rc = -1;
 
 	r = xcalloc(1, sizeof(*r));
-	r->a = a;
 	r->cb = cb;
 	r->ctx = ctx;
-	r->deadline = time(NULL) + (time_t)cfg->ipc_timeout;
-	a->busy++;
-	if (a->conn != NULL || qmgr_agent_connect(a) == 0) {
-		/* Ids skip 0 (HELLO) and wrap after 2^32 requests. */
-		if (++a->next_id == 0)
-			a->next_id = 1;
-		r->id = a->next_id;
-		m = ipc_msg_new(IPC_DELIVER, r->id);
+	if ((m = qmgr_agent_begin(a, r, IPC_DELIVER,
+	    (time_t)cfg->ipc_timeout)) != NULL) {
 		ipc_add_str(m, "id", d->id);
 		ipc_add_str(m, "sender", d->sender);
 		ipc_add_str(m, "rcpt", d->rcpt);
@@ -427,39 +459,24 @@ qmgr_agent_deliver(struct qmgr_agent *a, const struct qmgr_delivery *d,
 			ipc_add_u64(m, "uid", d->uid);
 			ipc_add_u64(m, "gid", d->gid);
 		}
-		rc = ipc_conn_send(a->conn, m, d->fd);
-		ipc_msg_free(&m);
 	}
-	if (rc == 0) {
-		TAILQ_INSERT_TAIL(&a->reqs, r, entry);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&a->failed, r, entry);
-	(void)event_add(a->fail_ev, &now0);
+	qmgr_agent_send(a, r, &m, d->fd);
 }
 
 void
 qmgr_agent_relay(struct qmgr_agent *a, const struct qmgr_relay *rq,
     qmgr_relay_cb *cb, void *ctx)
 {
-	struct timeval	 now0 = { 0, 0 };
 	struct qmgr_req	*r;
 	struct ipc_msg	*m;
 	unsigned int	 i;
-	int		 rc = -1;
 
 	r = xcalloc(1, sizeof(*r));
-	r->a = a;
 	r->relay_cb = cb;
 	r->nrcpt = rq->n;
 	r->ctx = ctx;
-	r->deadline = time(NULL) + QMGR_RELAY_DEADLINE;
-	a->busy++;
-	if (a->conn != NULL || qmgr_agent_connect(a) == 0) {
-		if (++a->next_id == 0)
-			a->next_id = 1;
-		r->id = a->next_id;
-		m = ipc_msg_new(IPC_RELAY, r->id);
+	if ((m = qmgr_agent_begin(a, r, IPC_RELAY, QMGR_RELAY_DEADLINE)) !=
+	    NULL) {
 		ipc_add_str(m, "id", rq->id);
 		ipc_add_str(m, "sender", rq->sender);
 		ipc_add_str(m, "nexthop", rq->nexthop);
@@ -477,15 +494,8 @@ qmgr_agent_relay(struct qmgr_agent *a, const struct qmgr_relay *rq,
 		ipc_add_u64(m, "offset", rq->offset);
 		ipc_add_u64(m, "length", rq->length);
 		ipc_add_u64(m, "arrival", rq->arrival);
-		rc = ipc_conn_send(a->conn, m, rq->fd);
-		ipc_msg_free(&m);
 	}
-	if (rc == 0) {
-		TAILQ_INSERT_TAIL(&a->reqs, r, entry);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&a->failed, r, entry);
-	(void)event_add(a->fail_ev, &now0);
+	qmgr_agent_send(a, r, &m, rq->fd);
 }
 
 unsigned int

@@ -535,8 +535,6 @@ ta_accept(struct service *sv, int fd, const struct service_listener *l
 {
 	struct ta		*ta = service_ctx(sv);
 	struct ta_client	*c;
-	struct ucred		 cred;
-	socklen_t		 len = sizeof(cred);
 
 	if (ta->stopping) {
 		(void)close(fd);
@@ -545,11 +543,7 @@ ta_accept(struct service *sv, int fd, const struct service_listener *l
 	c = xcalloc(1, sizeof(*c));
 	c->ta = ta;
 	TAILQ_INIT(&c->jobs);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-		c->peer = xasprintf("client pid %ld uid %lu", (long)cred.pid,
-		    (unsigned long)cred.uid);
-	else
-		c->peer = xstrdup("client");
+	c->peer = ipc_peer_name(fd, "");
 	c->conn = ipc_conn_new(service_base(sv), fd, cfg->ipc_max_message_size,
 	    c->peer, ta_client_msg, ta_client_closed, c);
 	TAILQ_INSERT_TAIL(&ta->clients, c, entry);
