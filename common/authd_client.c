@@ -618,64 +618,6 @@ authd_get_nonempty(struct ipc_msg *m, const char *key, size_t max,
 	return 0;
 }
 
-static void
-authd_list_free(char ***listp)
-{
-	char	**list = *listp;
-	size_t	  i;
-
-	if (list == NULL)
-		return;
-	for (i = 0; list[i] != NULL; i++)
-		free(list[i]);
-	free(list);
-	*listp = NULL;
-}
-
-/*
- * Collects every value of the repeated field key into a NULL-terminated
- * list, each of 1 (0 with empty_ok) to vmax bytes without a control
- * byte.  Returns 0, or -1 when a value is invalid, the body malformed or
- * there are more than max.
- */
-static int
-authd_get_list(const struct ipc_msg *m, const char *key, size_t max,
-    size_t vmax, bool empty_ok, char ***list_r)
-{
-	const uint8_t	*val;
-	const char	*k;
-	char		**list;
-	size_t		 cursor = 0, klen, vlen, n = 0, cap = 8, i, keylen;
-	int		 ret;
-
-	keylen = strlen(key);
-	list = xreallocarray(NULL, cap, sizeof(*list));
-	list[0] = NULL;
-	while ((ret = ipc_next_field(m, &cursor, &k, &klen, &val,
-	    &vlen)) == 1) {
-		if (klen != keylen || memcmp(k, key, klen) != 0)
-			continue;
-		if (n == max || (vlen == 0 && !empty_ok) || vlen > vmax)
-			goto fail;
-		for (i = 0; i < vlen; i++)
-			if (val[i] < 0x20 || val[i] == 0x7f)
-				goto fail;
-		if (n + 1 == cap) {
-			cap *= 2;
-			list = xreallocarray(list, cap, sizeof(*list));
-		}
-		list[n++] = xstrndup((const char *)val, vlen);
-		list[n] = NULL;
-	}
-	if (ret == -1)
-		goto fail;
-	*list_r = list;
-	return 0;
-fail:
-	authd_list_free(&list);
-	return -1;
-}
-
 /*
  * The mailbox lists of a RCPT_RESULT to a request with mailboxes: none at
  * all (authd did not describe them: *maildirs_r stays NULL), or exactly
@@ -694,9 +636,9 @@ authd_rcpt_mailboxes(const struct ipc_msg *m, char *const *deliver,
 		return 0;
 	while (deliver != NULL && deliver[n] != NULL)
 		n++;
-	if (authd_get_list(m, "maildir", AUTHD_LIST_MAX, AUTHD_MAILDIR_MAX - 1,
-	    true, &maildirs) == -1 || authd_get_list(m, "quota",
-	    AUTHD_LIST_MAX, AUTHD_QUOTA_DIGITS, false, &quotas) == -1)
+	if (ipc_get_list(m, "maildir", AUTHD_LIST_MAX, AUTHD_MAILDIR_MAX - 1,
+	    true, &maildirs, NULL) == -1 || ipc_get_list(m, "quota",
+	    AUTHD_LIST_MAX, AUTHD_QUOTA_DIGITS, false, &quotas, NULL) == -1)
 		goto fail;
 	q = xreallocarray(NULL, n + 1, sizeof(*q));
 	for (i = 0; i < n; i++) {
@@ -707,13 +649,13 @@ authd_rcpt_mailboxes(const struct ipc_msg *m, char *const *deliver,
 	}
 	if (maildirs[n] != NULL || quotas[n] != NULL)
 		goto fail;
-	authd_list_free(&quotas);
+	ipc_list_free(&quotas);
 	*maildirs_r = maildirs;
 	*quotas_r = q;
 	return 0;
 fail:
-	authd_list_free(&maildirs);
-	authd_list_free(&quotas);
+	ipc_list_free(&maildirs);
+	ipc_list_free(&quotas);
 	free(q);
 	return -1;
 }
@@ -760,8 +702,8 @@ authd_rcpt_transports(struct ipc_msg *m, char *const *forward,
 		return 0;
 	while (forward != NULL && forward[n] != NULL)
 		n++;
-	if (authd_get_list(m, "forward_transport", AUTHD_LIST_MAX,
-	    AUTHD_TRANSPORT_MAX, false, &list) == -1)
+	if (ipc_get_list(m, "forward_transport", AUTHD_LIST_MAX,
+	    AUTHD_TRANSPORT_MAX, false, &list, NULL) == -1)
 		return -1;
 	for (i = 0; list[i] != NULL; i++)
 		if (i == n || !authd_transport_valid(list[i]))
@@ -771,7 +713,7 @@ authd_rcpt_transports(struct ipc_msg *m, char *const *forward,
 	*ftransports_r = list;
 	return 0;
 fail:
-	authd_list_free(&list);
+	ipc_list_free(&list);
 	return -1;
 }
 
@@ -804,10 +746,10 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 		why = "RCPT_RESULT with an invalid relay";
 	if (why == NULL && authd_get_text(m, &rep.text) == -1)
 		why = "RCPT_RESULT with an invalid text";
-	if (why == NULL && (authd_get_list(m, "deliver", AUTHD_LIST_MAX,
-	    USERDB_ADDRESS_MAX, false, &deliver) == -1 ||
-	    authd_get_list(m, "forward", AUTHD_LIST_MAX, USERDB_ADDRESS_MAX,
-	    false, &forward) == -1))
+	if (why == NULL && (ipc_get_list(m, "deliver", AUTHD_LIST_MAX,
+	    USERDB_ADDRESS_MAX, false, &deliver, NULL) == -1 ||
+	    ipc_get_list(m, "forward", AUTHD_LIST_MAX, USERDB_ADDRESS_MAX,
+	    false, &forward, NULL) == -1))
 		why = "RCPT_RESULT with an invalid or too long list";
 	if (why == NULL && r->mailboxes && authd_rcpt_mailboxes(m, deliver,
 	    &maildirs, &quotas) == -1)
@@ -829,10 +771,10 @@ authd_rcpt_result(struct authd_request *r, struct ipc_msg *m)
 		r->rcpt_cb(&rep, r->ctx);
 		free(r);
 	}
-	authd_list_free(&deliver);
-	authd_list_free(&forward);
-	authd_list_free(&maildirs);
-	authd_list_free(&ftransports);
+	ipc_list_free(&deliver);
+	ipc_list_free(&forward);
+	ipc_list_free(&maildirs);
+	ipc_list_free(&ftransports);
 	free(quotas);
 }
 

@@ -391,6 +391,60 @@ ipc_has(const struct ipc_msg *m, const char *key)
 	return ipc_find(m, key, &val, &len) == 1;
 }
 
+int
+ipc_get_list(const struct ipc_msg *m, const char *key, size_t max,
+    size_t vmax, bool empty_ok, char ***list_r, size_t *n_r)
+{
+	const uint8_t	*val;
+	const char	*k;
+	char		**list;
+	size_t		 cursor = 0, klen, vlen, n = 0, cap = 8, i, keylen;
+	int		 ret;
+
+	keylen = strlen(key);
+	list = xreallocarray(NULL, cap, sizeof(*list));
+	list[0] = NULL;
+	while ((ret = ipc_next_field(m, &cursor, &k, &klen, &val,
+	    &vlen)) == 1) {
+		if (klen != keylen || memcmp(k, key, klen) != 0)
+			continue;
+		if (n == max || (vlen == 0 && !empty_ok) || vlen > vmax)
+			goto fail;
+		for (i = 0; i < vlen; i++)
+			if (val[i] < 0x20 || val[i] == 0x7f)
+				goto fail;
+		if (n + 1 == cap) {
+			cap *= 2;
+			list = xreallocarray(list, cap, sizeof(*list));
+		}
+		list[n++] = xstrndup((const char *)val, vlen);
+		list[n] = NULL;
+	}
+	if (ret == -1)
+		goto fail;
+	*list_r = list;
+	if (n_r != NULL)
+		*n_r = n;
+	return 0;
+fail:
+	ipc_list_free(&list);
+	return -1;
+}
+
+void
+ipc_list_free(char ***listp)
+{
+	char	**list = *listp;
+	size_t	  i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; list[i] != NULL; i++)
+		free(list[i]);
+	free(list);
+	*listp = NULL;
+}
+
 /* ---- codec ------------------------------------------------------------ */
 
 int

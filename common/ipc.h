@@ -76,6 +76,17 @@ int	 ipc_get_u64(struct ipc_msg *m, const char *key, uint64_t max,
 	    uint64_t *val_r) ATTR_WUR;
 bool	 ipc_has(const struct ipc_msg *m, const char *key);
 /*
+ * Every value of the repeated string field key, in order, as a new
+ * NULL-terminated list (*n_r values; n_r may be NULL): each of 1 (0 with
+ * empty_ok) to vmax bytes without a control byte (tab neither), at most
+ * max of them.  Returns 0 (an absent field is an empty list), or -1 when
+ * a value is invalid, there are more than max, or the body is malformed.
+ */
+int	 ipc_get_list(const struct ipc_msg *m, const char *key, size_t max,
+	    size_t vmax, bool empty_ok, char ***list_r, size_t *n_r) ATTR_WUR;
+/* Frees such a list (NULL is fine) and sets *listp to NULL. */
+void	 ipc_list_free(char ***listp);
+/*
  * Iterates over all fields: *cursor starts at 0.  Returns 1 with the next
  * field, 0 at the end, -1 if the body is malformed.
  */

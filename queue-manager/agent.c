@@ -135,57 +135,16 @@ qmgr_agent_closed(struct ipc_conn *c ATTR_UNUSED, const char *reason,
 	    "delivery agent went away");
 }
 
-/* The repeated field key of m, each at most max bytes; n of them. */
-static const char **
-qmgr_agent_strs(const struct ipc_msg *m, const char *key, size_t max,
-    unsigned int n)
-{
-	const char	**v, *k;
-	const uint8_t	*val;
-	size_t		 cursor = 0, klen, vlen, b;
-	unsigned int	 got = 0;
-	int		 r;
-
-	v = xcalloc(n + 1, sizeof(*v));
-	while ((r = ipc_next_field(m, &cursor, &k, &klen, &val, &vlen)) == 1) {
-		if (klen != strlen(key) || memcmp(k, key, klen) != 0)
-			continue;
-		if (got == n || vlen > max)
-			goto bad;
-		for (b = 0; b < vlen; b++)
-			if (val[b] < 0x20 || val[b] == 0x7f)
-				goto bad;
-		v[got++] = xstrndup((const char *)val, vlen);
-	}
-	if (r == 0 && got == n)
-		return v;
-bad:
-	while (got > 0)
-		free((char *)v[--got]);
-	free(v);
-	return NULL;
-}
-
-static void
-qmgr_agent_strs_free(const char **v, unsigned int n)
-{
-	unsigned int	 i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free((char *)v[i]);
-	free(v);
-}
-
 /* IPC_RELAY_RESULT (or IPC_ERROR) for r.  -1: nonsense (drop the agent). */
 static int
 qmgr_agent_relay_msg(struct qmgr_req *r, struct ipc_msg *m)
 {
 	struct qmgr_relay_result res;
 	struct qmgr_outcome	*o;
-	const char		**st, **dsn, **text, *relay, *tls = NULL, *err;
+	char			**st = NULL, **dsn = NULL, **text = NULL;
+	const char		*relay, *tls = NULL, *err;
 	uint64_t		 passed;
+	size_t			 nst = 0, ndsn = 0, ntext = 0;
 	unsigned int		 i, n = r->nrcpt;
 	int			 ret = -1;
 
@@ -198,10 +157,11 @@ qmgr_agent_relay_msg(struct qmgr_req *r, struct ipc_msg *m)
 	}
 	if (m->type != IPC_RELAY_RESULT)
 		return -1;
-	st = qmgr_agent_strs(m, "status", 16, n);
-	dsn = qmgr_agent_strs(m, "dsn", QFILE_DSN_MAX, n);
-	text = qmgr_agent_strs(m, "text", QFILE_DIAG_MAX, n);
-	if (st == NULL || dsn == NULL || text == NULL ||
+	/* One status, dsn and text per recipient of the request. */
+	if (ipc_get_list(m, "status", n, 16, false, &st, &nst) == -1 ||
+	    ipc_get_list(m, "dsn", n, QFILE_DSN_MAX, true, &dsn, &ndsn) == -1 ||
+	    ipc_get_list(m, "text", n, QFILE_DIAG_MAX, true, &text,
+	    &ntext) == -1 || nst != n || ndsn != n || ntext != n ||
 	    ipc_get_str(m, "relay", 512, &relay) == -1 ||
 	    (ipc_has(m, "tls") && ipc_get_str(m, "tls", 256, &tls) == -1) ||
 	    ipc_get_u64(m, "dsn_passed", 1, &passed) == -1)
@@ -226,9 +186,9 @@ qmgr_agent_relay_msg(struct qmgr_req *r, struct ipc_msg *m)
 	free(o);
 	ret = 0;
 out:
-	qmgr_agent_strs_free(st, n);
-	qmgr_agent_strs_free(dsn, n);
-	qmgr_agent_strs_free(text, n);
+	ipc_list_free(&st);
+	ipc_list_free(&dsn);
+	ipc_list_free(&text);
 	return ret;
 }
 

@@ -91,11 +91,11 @@ struct qrcpt {
  * has (queue_remote_concurrency).
  */
 struct qrelay {
-	TAILQ_ENTRY(qrelay)	 entry;		/* ready or flight */
+	TAILQ_ENTRY(qrelay)	 entry;		/* its dest's ready, or flight */
 	struct qrelay		*next_build;	/* m->building */
 	struct qmsg		*m;
 	char			*nexthop;
-	struct qdest		*dest;		/* in flight */
+	struct qdest		*dest;		/* once ready */
 	unsigned int		 n;
 	unsigned int		 size;
 	unsigned int		*ridx;		/* recipient index, each */
@@ -104,11 +104,18 @@ struct qrelay {
 	unsigned int		*notify;
 };
 
-/* Relay jobs in flight to one next hop. */
+/*
+ * One next hop with relay jobs ready or in flight.  Dispatching walks the
+ * destinations that have ready jobs and room, never the jobs that wait
+ * behind a full destination.
+ */
 struct qdest {
-	struct qdest		*next;
+	struct qdest		*next;		/* hash chain */
+	TAILQ_ENTRY(qdest)	 entry;		/* qmgr_dest_waiting */
+	bool			 waiting;	/* ready is not empty */
 	char			*nexthop;
 	unsigned int		 inflight;
+	TAILQ_HEAD(, qrelay)	 ready;
 };
 #define QMGR_DEST_BUCKETS	1024
 
@@ -157,8 +164,8 @@ static TAILQ_HEAD(, qdeliv) qmgr_ready = TAILQ_HEAD_INITIALIZER(qmgr_ready);
 static TAILQ_HEAD(, qdeliv) qmgr_flight = TAILQ_HEAD_INITIALIZER(qmgr_flight);
 /* Deliveries waiting for their USER lookup. */
 static TAILQ_HEAD(, qdeliv) qmgr_lookup = TAILQ_HEAD_INITIALIZER(qmgr_lookup);
-static TAILQ_HEAD(, qrelay) qmgr_relay_ready =
-    TAILQ_HEAD_INITIALIZER(qmgr_relay_ready);
+static TAILQ_HEAD(, qdest) qmgr_dest_waiting =
+    TAILQ_HEAD_INITIALIZER(qmgr_dest_waiting);
 static TAILQ_HEAD(, qrelay) qmgr_relay_flight =
     TAILQ_HEAD_INITIALIZER(qmgr_relay_flight);
 static struct qdest *qmgr_dests[QMGR_DEST_BUCKETS];
@@ -167,6 +174,7 @@ static void	qmgr_attempt(struct qmsg *m);
 static void	qmgr_attempt_check(struct qmsg *m);
 static void	qmgr_dispatch(struct qmgr *qm);
 static void	qmgr_relay_dispatch(struct qmgr *qm);
+static void	qmgr_dest_put(struct qdest *dest);
 static void	qmgr_take(struct qmgr *qm, struct qmsg *m);
 
 static uint64_t
@@ -463,6 +471,7 @@ qmgr_msg_free(struct qmsg *m)
 	struct qmsg	**pp;
 	struct qdeliv	 *d, *next;
 	struct qrelay	 *rl, *rnext;
+	struct qdest	 *dest, *dnext;
 
 	qmgr_unlist(m);
 	for (d = TAILQ_FIRST(&qmgr_ready); d != NULL; d = next) {
@@ -483,12 +492,17 @@ qmgr_msg_free(struct qmsg *m)
 		m->building = rl->next_build;
 		qmgr_relay_free(rl);
 	}
-	for (rl = TAILQ_FIRST(&qmgr_relay_ready); rl != NULL; rl = rnext) {
-		rnext = TAILQ_NEXT(rl, entry);
-		if (rl->m == m) {
-			TAILQ_REMOVE(&qmgr_relay_ready, rl, entry);
-			qmgr_relay_free(rl);
+	for (dest = TAILQ_FIRST(&qmgr_dest_waiting); dest != NULL;
+	    dest = dnext) {
+		dnext = TAILQ_NEXT(dest, entry);
+		for (rl = TAILQ_FIRST(&dest->ready); rl != NULL; rl = rnext) {
+			rnext = TAILQ_NEXT(rl, entry);
+			if (rl->m == m) {
+				TAILQ_REMOVE(&dest->ready, rl, entry);
+				qmgr_relay_free(rl);
+			}
 		}
+		qmgr_dest_put(dest);
 	}
 	for (pp = &qm->hash[qmgr_hash_of(qm, m->id)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
@@ -871,12 +885,34 @@ qmgr_dest_slot(const char *nexthop)
 	return pp;
 }
 
+static struct qdest *
+qmgr_dest_get(const char *nexthop)
+{
+	struct qdest	**slot = qmgr_dest_slot(nexthop), *dest;
+
+	if ((dest = *slot) == NULL) {
+		dest = xcalloc(1, sizeof(*dest));
+		dest->nexthop = xstrdup(nexthop);
+		TAILQ_INIT(&dest->ready);
+		*slot = dest;
+	}
+	return dest;
+}
+
+/* Keeps dest up to date on the waiting list; frees it when unused. */
 static void
-qmgr_dest_release(struct qdest *dest)
+qmgr_dest_put(struct qdest *dest)
 {
 	struct qdest	**pp;
 
-	if (--dest->inflight > 0)
+	if (dest->waiting && TAILQ_EMPTY(&dest->ready)) {
+		TAILQ_REMOVE(&qmgr_dest_waiting, dest, entry);
+		dest->waiting = false;
+	} else if (!dest->waiting && !TAILQ_EMPTY(&dest->ready)) {
+		TAILQ_INSERT_TAIL(&qmgr_dest_waiting, dest, entry);
+		dest->waiting = true;
+	}
+	if (dest->inflight > 0 || dest->waiting)
 		return;
 	pp = qmgr_dest_slot(dest->nexthop);
 	*pp = dest->next;
@@ -965,7 +1001,9 @@ qmgr_relay_release(struct qmsg *m)
 	while ((rl = m->building) != NULL) {
 		m->building = rl->next_build;
 		rl->next_build = NULL;
-		TAILQ_INSERT_TAIL(&qmgr_relay_ready, rl, entry);
+		rl->dest = qmgr_dest_get(rl->nexthop);
+		TAILQ_INSERT_TAIL(&rl->dest->ready, rl, entry);
+		qmgr_dest_put(rl->dest);
 	}
 	qmgr_relay_dispatch(m->qm);
 }
@@ -995,7 +1033,8 @@ qmgr_relayed(const struct qmgr_relay_result *res, void *ctx)
 
 	TAILQ_REMOVE(&qmgr_relay_flight, rl, entry);
 	qm->nrelays--;
-	qmgr_dest_release(rl->dest);
+	rl->dest->inflight--;
+	qmgr_dest_put(rl->dest);
 	for (k = 0; k < n && k < res->n; k++) {
 		o = &res->outcomes[k];
 		i = rl->ridx[k];
@@ -1041,30 +1080,29 @@ qmgr_relay_dispatch(struct qmgr *qm)
 {
 	const struct qfile_mail	*mail;
 	struct qmgr_relay	 rq;
-	struct qrelay		*rl, *next;
-	struct qdest		**slot, *dest;
+	struct qrelay		*rl;
+	struct qdest		*dest, *next;
 	uint64_t		 off, len;
 	unsigned int		 scanned = 0;
 
-	for (rl = TAILQ_FIRST(&qmgr_relay_ready); rl != NULL &&
-	    scanned < QMGR_DISPATCH_SCAN; rl = next, scanned++) {
-		next = TAILQ_NEXT(rl, entry);
+	for (dest = TAILQ_FIRST(&qmgr_dest_waiting); dest != NULL &&
+	    scanned < QMGR_DISPATCH_SCAN; dest = next, scanned++) {
+		next = TAILQ_NEXT(dest, entry);
 		if (qm->nrelays >= cfg->queue_remote_concurrency)
 			return;
-		slot = qmgr_dest_slot(rl->nexthop);
-		if (*slot != NULL && (*slot)->inflight >=
-		    cfg->queue_destination_concurrency)
+		if (dest->inflight >= cfg->queue_destination_concurrency)
 			continue;
-		if ((dest = *slot) == NULL) {
-			dest = xcalloc(1, sizeof(*dest));
-			dest->nexthop = xstrdup(rl->nexthop);
-			*slot = dest;
-		}
-		dest->inflight++;
-		rl->dest = dest;
-		qm->nrelays++;
-		TAILQ_REMOVE(&qmgr_relay_ready, rl, entry);
+		rl = TAILQ_FIRST(&dest->ready);
+		TAILQ_REMOVE(&dest->ready, rl, entry);
 		TAILQ_INSERT_TAIL(&qmgr_relay_flight, rl, entry);
+		dest->inflight++;
+		qm->nrelays++;
+		/* Round robin: the next job of dest waits behind the others. */
+		TAILQ_REMOVE(&qmgr_dest_waiting, dest, entry);
+		dest->waiting = false;
+		qmgr_dest_put(dest);
+		if (dest->waiting && next == NULL)
+			next = dest;
 		mail = qfile_mail(rl->m->q);
 		qfile_message(rl->m->q, &off, &len);
 		memset(&rq, 0, sizeof(rq));
@@ -1743,6 +1781,7 @@ qmgr_free(struct qmgr **qp)
 	struct qmgr_client *cl;
 	struct qdeliv	*d;
 	struct qrelay	*rl;
+	struct qdest	*dest;
 	unsigned int	 i;
 	struct qmsg	*m;
 
@@ -1763,12 +1802,16 @@ qmgr_free(struct qmgr **qp)
 	qmgr_agent_free(&qm->relay);
 	while ((rl = TAILQ_FIRST(&qmgr_relay_flight)) != NULL) {
 		TAILQ_REMOVE(&qmgr_relay_flight, rl, entry);
-		qmgr_dest_release(rl->dest);
+		rl->dest->inflight--;
+		qmgr_dest_put(rl->dest);
 		qmgr_relay_free(rl);
 	}
-	while ((rl = TAILQ_FIRST(&qmgr_relay_ready)) != NULL) {
-		TAILQ_REMOVE(&qmgr_relay_ready, rl, entry);
-		qmgr_relay_free(rl);
+	while ((dest = TAILQ_FIRST(&qmgr_dest_waiting)) != NULL) {
+		while ((rl = TAILQ_FIRST(&dest->ready)) != NULL) {
+			TAILQ_REMOVE(&dest->ready, rl, entry);
+			qmgr_relay_free(rl);
+		}
+		qmgr_dest_put(dest);
 	}
 	while ((d = TAILQ_FIRST(&qmgr_flight)) != NULL) {
 		TAILQ_REMOVE(&qmgr_flight, d, entry);

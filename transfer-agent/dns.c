@@ -569,8 +569,13 @@ dns_mx_answer(struct dns_lookup *l, int status, unsigned char *abuf, int alen)
 	}
 	list = xcalloc(DNS_MX_MAX, sizeof(*list));
 	for (p = mx; p != NULL && n < DNS_MX_MAX; p = p->next) {
+		/*
+		 * A name from the network: only a host name (or the null
+		 * MX's "") goes on into SNI, certificate checks and logs.
+		 */
 		if (str_copy(list[n].host, sizeof(list[n].host),
-		    p->host) == -1)
+		    p->host) == -1 || (dns_name_len(p->host) > 0 &&
+		    !dns_host_valid(p->host, dns_name_len(p->host))))
 			continue;
 		list[n].pref = p->priority;
 		n++;

@@ -281,59 +281,14 @@ ta_job_policy(struct ta *ta, struct relay_job *j)
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* Every value of a repeated string field, in order. */
-static int
-ta_get_strs(const struct ipc_msg *m, const char *key, size_t max,
-    char ***vals_r, unsigned int *n_r)
-{
-	const char	*k;
-	const uint8_t	*v;
-	size_t		 cursor = 0, klen, vlen, i;
-	char		**vals = NULL;
-	unsigned int	 n = 0, size = 0;
-	int		 r;
-
-	while ((r = ipc_next_field(m, &cursor, &k, &klen, &v, &vlen)) == 1) {
-		if (klen != strlen(key) || memcmp(k, key, klen) != 0)
-			continue;
-		if (vlen > max || n >= TA_MAX_RCPTS)
-			goto bad;
-		for (i = 0; i < vlen; i++)
-			if (v[i] < 0x20 || v[i] == 0x7f)
-				goto bad;
-		if (n == size) {
-			size = size == 0 ? 8 : size * 2;
-			vals = xreallocarray(vals, size, sizeof(*vals));
-		}
-		vals[n++] = xstrndup((const char *)v, vlen);
-	}
-	if (r == -1)
-		goto bad;
-	*vals_r = vals;
-	*n_r = n;
-	return 0;
-bad:
-	while (n > 0)
-		free(vals[--n]);
-	free(vals);
-	return -1;
-}
-
-static void
-ta_strs_free(char **v, unsigned int n)
-{
-	while (n > 0)
-		free(v[--n]);
-	free(v);
-}
-
 /* Parses IPC_RELAY into a new job; NULL with *error_r. */
 static struct relay_job *
 ta_job_parse(struct ipc_msg *m, const char **error_r)
 {
 	struct relay_job	*j;
+	struct relay_rcpt	*rcpts = NULL;
 	char			**rcpt = NULL, **orcpt = NULL, **notify = NULL;
-	unsigned int		 nr = 0, no = 0, nn = 0, i;
+	size_t			 nr = 0, no = 0, nn = 0, i;
 	const char		*id, *sender, *nexthop, *envid = NULL;
 	uint64_t		 body, ret, utf8, off, len, arrival, v;
 
@@ -356,15 +311,20 @@ ta_job_parse(struct ipc_msg *m, const char **error_r)
 		*error_r = "no queue file descriptor";
 		return NULL;
 	}
-	if (ta_get_strs(m, "rcpt", QFILE_ADDR_MAX, &rcpt, &nr) == -1 ||
-	    ta_get_strs(m, "orcpt", QFILE_ORCPT_MAX, &orcpt, &no) == -1 ||
-	    ta_get_strs(m, "notify", 3, &notify, &nn) == -1 ||
-	    nr == 0 || no != nr || nn != nr) {
-		ta_strs_free(rcpt, nr);
-		ta_strs_free(orcpt, no);
-		ta_strs_free(notify, nn);
-		*error_r = "bad recipient lists";
-		return NULL;
+	if (ipc_get_list(m, "rcpt", TA_MAX_RCPTS, QFILE_ADDR_MAX, false,
+	    &rcpt, &nr) == -1 ||
+	    ipc_get_list(m, "orcpt", TA_MAX_RCPTS, QFILE_ORCPT_MAX, true,
+	    &orcpt, &no) == -1 ||
+	    ipc_get_list(m, "notify", TA_MAX_RCPTS, 2, false, &notify,
+	    &nn) == -1 || nr == 0 || no != nr || nn != nr)
+		goto bad;
+	rcpts = xcalloc(nr, sizeof(*rcpts));
+	for (i = 0; i < nr; i++) {
+		if (parse_u64(notify[i], QFILE_NOTIFY_NEVER |
+		    QFILE_NOTIFY_SUCCESS | QFILE_NOTIFY_FAILURE |
+		    QFILE_NOTIFY_DELAY, &v) == -1)
+			goto bad;
+		rcpts[i].notify = (unsigned int)v;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->fd = -1;
@@ -378,23 +338,27 @@ ta_job_parse(struct ipc_msg *m, const char **error_r)
 	j->offset = off;
 	j->length = len;
 	j->arrival = arrival;
-	j->rcpts = xcalloc(nr, sizeof(*j->rcpts));
-	j->nrcpt = nr;
+	j->rcpts = rcpts;
+	j->nrcpt = (unsigned int)nr;
 	for (i = 0; i < nr; i++) {
+		/* The strings move into the job. */
 		j->rcpts[i].addr = rcpt[i];
 		j->rcpts[i].orcpt = orcpt[i];
-		if (parse_u64(notify[i], 15, &v) == -1)
-			v = 0;
-		j->rcpts[i].notify = (unsigned int)v;
-		free(notify[i]);
 	}
 	free(rcpt);
 	free(orcpt);
-	free(notify);
+	ipc_list_free(&notify);
 	/* The descriptor is ours now. */
 	j->fd = m->fd;
 	m->fd = -1;
 	return j;
+bad:
+	free(rcpts);
+	ipc_list_free(&rcpt);
+	ipc_list_free(&orcpt);
+	ipc_list_free(&notify);
+	*error_r = "bad recipient lists";
+	return NULL;
 }
 
 /* A job that ends before it starts: every recipient deferred. */
@@ -651,7 +615,7 @@ ta_exit(struct service *sv)
 		(void)ipc_conn_flush(c->conn);
 		ta_client_free(&c, false);
 	}
-	smtp_cache_close(ta);
+	smtp_close_all(ta);
 	dns_free(&ta->dns);
 	tls_ctx_free(&ta->tls_ctx);
 	ta_tables_close(&ta->policy, ta->npolicy);

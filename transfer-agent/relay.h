@@ -122,8 +122,8 @@ void	relay_job_start(struct relay_job *j);
 void	relay_job_abort(struct relay_job *j);
 /* Closes every idle cached connection (stop, exit). */
 void	smtp_cache_close(struct ta *ta);
-/* Sessions open (busy and idle), for the stop logic. */
-unsigned int smtp_sessions(const struct ta *ta);
+/* Closes every connection, also those saying goodbye (exit). */
+void	smtp_close_all(struct ta *ta);
 
 /* main.c: every recipient of j has an outcome; answers and frees j. */
 void	relay_job_done(struct relay_job *j);

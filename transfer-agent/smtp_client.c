@@ -96,7 +96,8 @@ enum smtp_state {
 };
 
 struct smtp_sess {
-	TAILQ_ENTRY(smtp_sess)	 entry;		/* ta->idle */
+	TAILQ_ENTRY(smtp_sess)	 entry;		/* ta->idle, when in_idle */
+	TAILQ_ENTRY(smtp_sess)	 all;		/* smtp_all */
 	struct ta		*ta;
 	struct relay_job	*j;		/* NULL when idle */
 	struct bufferevent	*bev;
@@ -113,6 +114,7 @@ struct smtp_sess {
 	unsigned int		 nmsgs;
 	bool			 reused;	/* from the cache, no reply yet */
 	bool			 no_tls;	/* STARTTLS refused (may) */
+	bool			 in_idle;	/* on ta->idle (the cache) */
 	bool			 in_cb;		/* in smtp_read_cb() */
 	bool			 dead;		/* freed when it returns */
 	struct event		*idle_ev;
@@ -143,7 +145,8 @@ static void	smtp_next_addr(struct relay_job *j);
 static void	smtp_trans_begin(struct smtp_sess *s);
 static void	smtp_job_lookup(struct relay_job *j);
 
-static unsigned int	smtp_nsess;
+/* Every session, busy, cached or saying goodbye (for the exit). */
+static TAILQ_HEAD(, smtp_sess) smtp_all = TAILQ_HEAD_INITIALIZER(smtp_all);
 
 /* snprintf() for texts that may be cut. */
 static void
@@ -170,6 +173,18 @@ smtp_timeouts(struct smtp_sess *s, unsigned int rd, unsigned int wr)
 	    wr > 0 ? &w : NULL);
 }
 
+/* Takes s out of the connection cache (it may not be in it). */
+static void
+smtp_idle_remove(struct smtp_sess *s)
+{
+	if (!s->in_idle)
+		return;
+	TAILQ_REMOVE(&s->ta->idle, s, entry);
+	s->ta->nidle--;
+	s->in_idle = false;
+	(void)event_del(s->idle_ev);
+}
+
 /*
  * Closes s.  Inside smtp_read_cb() only its connection goes at once; the
  * memory goes when the callback returns (it still looks at s).
@@ -177,11 +192,7 @@ smtp_timeouts(struct smtp_sess *s, unsigned int rd, unsigned int wr)
 static void
 smtp_sess_free(struct smtp_sess *s)
 {
-	if (s->state == SS_IDLE && s->j == NULL) {
-		TAILQ_REMOVE(&s->ta->idle, s, entry);
-		s->ta->nidle--;
-		event_del(s->idle_ev);
-	}
+	smtp_idle_remove(s);
 	s->state = SS_QUIT;
 	if (s->j != NULL && s->j->sess == s)
 		s->j->sess = NULL;
@@ -202,8 +213,8 @@ smtp_sess_free(struct smtp_sess *s)
 	mime8_free(&s->mime);
 	free(s->trans);
 	free(s->key);
+	TAILQ_REMOVE(&smtp_all, s, all);
 	free(s);
-	smtp_nsess--;
 }
 
 static void
@@ -274,8 +285,7 @@ smtp_idle_cb(evutil_socket_t fd ATTR_UNUSED, short what ATTR_UNUSED,
 	struct smtp_sess	*s = arg;
 
 	/* Say goodbye; the reply (or a timeout) ends it. */
-	TAILQ_REMOVE(&s->ta->idle, s, entry);
-	s->ta->nidle--;
+	smtp_idle_remove(s);
 	s->state = SS_QUIT;
 	smtp_send(s, "QUIT");
 	smtp_timeouts(s, cfg->smtp_quit_timeout < 5 ? cfg->smtp_quit_timeout :
@@ -317,6 +327,7 @@ smtp_sess_release(struct smtp_sess *s, bool healthy)
 	smtp_timeouts(s, 0, 0);
 	TAILQ_INSERT_TAIL(&ta->idle, s, entry);
 	ta->nidle++;
+	s->in_idle = true;
 	tv.tv_sec = (time_t)cfg->smtp_connection_cache_time;
 	tv.tv_usec = 0;
 	(void)event_add(s->idle_ev, &tv);
@@ -1361,7 +1372,7 @@ smtp_connect(struct relay_job *j, const struct dns_addr *a)
 	int			 fd;
 
 	s = xcalloc(1, sizeof(*s));
-	smtp_nsess++;
+	TAILQ_INSERT_TAIL(&smtp_all, s, all);
 	s->ta = ta;
 	s->j = j;
 	s->key = smtp_cache_key(j);
@@ -1476,9 +1487,9 @@ smtp_cache_take(struct ta *ta, const struct relay_job *j)
 	free(key);
 	if (s == NULL)
 		return NULL;
-	TAILQ_REMOVE(&ta->idle, s, entry);
-	ta->nidle--;
-	(void)event_del(s->idle_ev);
+	smtp_idle_remove(s);
+	/* Busy from now on: no longer idle for smtp_sess_free() either. */
+	s->state = SS_TRANS;
 	return s;
 }
 
@@ -1528,8 +1539,11 @@ smtp_cache_close(struct ta *ta)
 		smtp_sess_free(s);
 }
 
-unsigned int
-smtp_sessions(const struct ta *ta ATTR_UNUSED)
+void
+smtp_close_all(struct ta *ta ATTR_UNUSED)
 {
-	return smtp_nsess;
+	struct smtp_sess	*s;
+
+	while ((s = TAILQ_FIRST(&smtp_all)) != NULL)
+		smtp_sess_free(s);
 }

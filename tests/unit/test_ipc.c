@@ -331,6 +331,47 @@ START_TEST(test_ipc_get_str_limits)
 }
 END_TEST
 
+/* Repeated fields: order, count and length limits, empties, controls. */
+START_TEST(test_ipc_get_list_limits)
+{
+	struct ipc_msg	*m = ipc_msg_new(IPC_OK, 0);
+	char		**list = NULL;
+	size_t		 n = 99;
+
+	ck_assert_int_eq(ipc_get_list(m, "r", 3, 10, false, &list, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(list[0]);
+	ipc_list_free(&list);
+	ck_assert_ptr_null(list);
+
+	ipc_add_str(m, "r", "one");
+	ipc_add_str(m, "other", "x");
+	ipc_add_str(m, "r", "0123456789");
+	ipc_add_str(m, "r", "");
+	ck_assert_int_eq(ipc_get_list(m, "r", 3, 10, true, &list, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(list[0], "one");
+	ck_assert_str_eq(list[1], "0123456789");
+	ck_assert_str_eq(list[2], "");
+	ck_assert_ptr_null(list[3]);
+	ipc_list_free(&list);
+	/* One value too many, one byte too long, an empty one refused. */
+	ck_assert_int_eq(ipc_get_list(m, "r", 2, 10, true, &list, &n), -1);
+	ck_assert_int_eq(ipc_get_list(m, "r", 3, 9, true, &list, &n), -1);
+	ck_assert_int_eq(ipc_get_list(m, "r", 3, 10, false, &list, &n), -1);
+	ipc_msg_free(&m);
+
+	m = ipc_msg_new(IPC_OK, 0);
+	ipc_add_str(m, "r", "tab\there");
+	ck_assert_int_eq(ipc_get_list(m, "r", 3, 10, false, &list, NULL), -1);
+	ipc_msg_free(&m);
+	m = ipc_msg_new(IPC_OK, 0);
+	ipc_add_data(m, "r", "a\x7f", 2);
+	ck_assert_int_eq(ipc_get_list(m, "r", 3, 10, false, &list, NULL), -1);
+	ipc_msg_free(&m);
+}
+END_TEST
+
 START_TEST(test_ipc_get_data_limits)
 {
 	struct ipc_msg	*m = ipc_msg_new(IPC_OK, 0);
@@ -1732,6 +1773,7 @@ ipc_suite(void)
 	tcase_add_test(tc, test_ipc_roundtrip);
 	tcase_add_test(tc, test_ipc_empty_body);
 	tcase_add_test(tc, test_ipc_get_str_limits);
+	tcase_add_test(tc, test_ipc_get_list_limits);
 	tcase_add_test(tc, test_ipc_get_data_limits);
 	tcase_add_test(tc, test_ipc_get_u64_limits);
 	tcase_add_test(tc, test_ipc_missing);
