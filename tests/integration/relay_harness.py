@@ -1031,32 +1031,10 @@ def agent_missing():
 
 def relay_services(smtpd_listen, agent=True, qmgr=True, delivery=True):
     """smtpd on smtpd_listen ("HOST:PORT"), authd, the queue manager, the
-    delivery agent and the transfer agent, unchrooted; as the current
-    user, or as root the agents as nobody (the harness's mail owner)."""
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    services = {
-        "smtpd": {"program": "postern-smtpd", "listen": f"smtp={smtpd_listen}",
-                  "chroot": "no"},
-        "authd": {},
-        "queue-manager": {"program": "postern-queue-manager",
-                          "listen": "qmgr=private/qmgr", "chroot": "no",
-                          "process_limit": "1"},
-        "delivery-agent": {"program": "postern-delivery-agent",
-                           "listen": "local=private/local", "chroot": "no"},
-        "transfer-agent": {"program": "postern-transfer-agent",
-                           "listen": "smtp=private/smtp", "chroot": "no",
-                           "process_limit": "1"},
-    }
-    for name, on in (("queue-manager", qmgr), ("delivery-agent", delivery),
-                     ("transfer-agent", agent)):
-        if not on:
-            services[name]["enable"] = "no"
-    if not ph.is_root():
-        for s in services.values():
-            s["user"] = me
-    else:
-        services["delivery-agent"]["user"] = "nobody"
-    return services
+    delivery agent and the transfer agent (test_queue.queue_services)."""
+    from test_queue import queue_services
+    return queue_services(None, qmgr=qmgr, agent=delivery,
+                          listen=smtpd_listen, relay=agent)
 
 
 # Defaults of every relaying instance; a test's extra lines replace them by

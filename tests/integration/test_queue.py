@@ -23,13 +23,15 @@ from test_smtpd import (HOST, USERS, Raw, client, postctl_in, service_user,  # n
                         smtp_ready)
 
 
-def queue_services(port, qmgr=True, agent=True):
-    """smtpd on 127.0.0.1:port, authd, the queue manager and the delivery
-    agent, unchrooted, as the current user (the agent as nobody when
-    root); qmgr/agent False: configured but disabled."""
+def queue_services(port, qmgr=True, agent=True, listen=None, relay=None):
+    """smtpd on 127.0.0.1:port (or listen, "HOST:PORT"), authd, the queue
+    manager and the delivery agent, unchrooted, as the current user (the
+    agent as nobody when root); qmgr/agent False: configured but
+    disabled.  relay True/False adds the transfer agent, on or off."""
     me = pwd.getpwuid(os.geteuid()).pw_name
+    listen = listen or f"127.0.0.1:{port}"
     services = {
-        "smtpd": {"program": "postern-smtpd", "listen": f"smtp=127.0.0.1:{port}",
+        "smtpd": {"program": "postern-smtpd", "listen": f"smtp={listen}",
                   "chroot": "no"},
         "authd": {},
         "queue-manager": {"program": "postern-queue-manager",
@@ -38,10 +40,15 @@ def queue_services(port, qmgr=True, agent=True):
         "delivery-agent": {"program": "postern-delivery-agent",
                            "listen": "local=private/local", "chroot": "no"},
     }
+    if relay is not None:
+        services["transfer-agent"] = {
+            "program": "postern-transfer-agent", "listen": "smtp=private/smtp",
+            "chroot": "no", "process_limit": "1"}
     # Only a disabled service names enable, so a test may still append
     # "NAME.enable = no" to the file and reload.
-    for name, on in (("queue-manager", qmgr), ("delivery-agent", agent)):
-        if not on:
+    for name, on in (("queue-manager", qmgr), ("delivery-agent", agent),
+                     ("transfer-agent", relay)):
+        if on is False:
             services[name]["enable"] = "no"
     if not ph.is_root():
         for s in services.values():
