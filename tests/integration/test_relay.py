@@ -22,6 +22,7 @@ import time
 import pytest
 
 import postern_harness as ph
+import postern_ipc as ipc
 import relay_harness as rh
 from relay_harness import SENDER
 from test_queue import queue_empty
@@ -82,6 +83,15 @@ def agent_pid(inst):
 
 def no_mail_commands(rcv):
     return not any(c.upper().startswith("MAIL") for c in rcv.commands())
+
+
+def _relay_client(path):
+    """A client of the transfer agent's socket, once it answers HELLO."""
+    from test_delivery_agent import AgentClient
+    try:
+        return AgentClient(path, program="qmgr", timeout=WAIT)
+    except OSError:
+        return None
 
 
 def settle(inst, timeout=WAIT):
@@ -749,6 +759,55 @@ def test_postern_to_postern(env):
     rqid = re.search(r"queued as ([0-9A-V]{18})", lines[0]).group(1)
     remote.wait_log(rf"{rqid}: to=<bob@remote\.test>, relay=local, .*status=sent")
     assert rh.maildir_new(inst, SENDER) == []
+
+
+def test_agent_refuses_malformed_requests(env):
+    """The transfer agent checks every field of IPC_RELAY as network
+    input: a request without the queue file, with lists that do not
+    match, or with a NOTIFY that is no set of NOTIFY bits gets IPC_ERROR,
+    and the same connection and agent go on to relay a good request."""
+    _mx_zone(env, {"remote.test": "127.0.0.2"})
+    rcv = env.receiver("127.0.0.2")
+    inst = env.instance()
+    pid = agent_pid(inst)
+    msg = b"Subject: direct\r\n\r\nhello\r\n"
+    qf = inst.root / "message"
+    qf.write_bytes(msg)
+    good = [("id", "0" * 13 + "00001"), ("sender", SENDER),
+            ("nexthop", "remote.test"), ("body", 0), ("ret", 0),
+            ("smtputf8", 0), ("rcpt", "bob@remote.test"), ("orcpt", ""),
+            ("notify", 0), ("offset", 0), ("length", len(msg)),
+            ("arrival", 0)]
+
+    def without(key):
+        return [(k, v) for k, v in good if k != key]
+
+    bad = [
+        (good, False),                                  # no descriptor
+        (without("orcpt"), True),                       # lists differ
+        (good + [("rcpt", "carol@remote.test")], True),
+        ([(k, 16 if k == "notify" else v) for k, v in good], True),
+        ([(k, "x" if k == "notify" else v) for k, v in good], True),
+        ([(k, "" if k == "rcpt" else v) for k, v in good], True),
+        (without("nexthop"), True),
+    ]
+    path = inst.spool / "private" / "smtp"
+    with open(qf, "rb") as f, ph.wait_for(
+            lambda: _relay_client(path), ph.START_TIMEOUT, "private/smtp") as c:
+        for n, (fields, with_fd) in enumerate(bad, 1):
+            if with_fd:
+                c.send_fd(ipc.RELAY, fields, n, f.fileno())
+            else:
+                c.send(ipc.RELAY, fields, peer_id=n)
+            r = c.recv()
+            assert (r.type, r.peer_id) == (ipc.ERROR, n), (n, r)
+        c.send_fd(ipc.RELAY, good, 99, f.fileno())
+        r = c.recv(timeout=WAIT)
+        assert (r.type, r.peer_id) == (ipc.RELAY_RESULT, 99), r
+        assert r.get_all("status") == ["ok"], r
+    [m] = rcv.wait_messages(1, WAIT)
+    assert m.data == msg
+    assert agent_pid(inst) == pid
 
 
 def test_kill_9_agent_mid_burst(env):
