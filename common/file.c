@@ -66,26 +66,26 @@ file_sync_dir_now(const char *dir, bool *opened_r)
 /*
  * Group commit of folder fsyncs.  A folder fsync makes durable every
  * change made in the folder before it began, so threads that changed the
- * same folder (smtpd's commit threads renaming into incoming/, the
- * delivery agent's into one new/) need not fsync it one after another:
- * the first becomes the leader and fsyncs once for every change made
- * until it starts; those that come while it works wait, and the next
- * round's leader covers them.  Each caller takes a ticket after its own
- * change; a round covers the tickets up to the count when it started.
- * A failed round fails exactly its tickets (merged with any earlier
- * failure while the folder has callers: never a false success).  An
- * entry lives while a caller is inside, so the list stays as short as
- * the number of threads.
+ * same folder (smtpd's sessions creating queue files in incoming/, the
+ * delivery agent's threads renaming into one new/) need not fsync it one
+ * after another.  Each change takes a ticket once it is made; a round
+ * (one fsync) covers the tickets up to the count when it began.  A caller
+ * whose ticket is not covered yet waits for the round under way or leads
+ * the next.  Only a successful round advances "synced", so a failure is
+ * never taken for a success: a caller that waited through a failed round
+ * leads its own, and fails only when its own fsync fails.  Tickets may be
+ * taken long before the sync (file_dir_ticket(): a queue file named at
+ * MAIL, made durable at the end of DATA, by then usually covered by an
+ * fsync run meanwhile); such folders stay in the list for good (a process
+ * has a handful), the others leave it when their last caller does.
  */
 struct file_dirsync {
 	struct file_dirsync	*next;
 	char			*path;
 	unsigned int		 users;
+	bool			 pinned;	/* has tickets out: kept */
 	bool			 syncing;
 	uint64_t		 tickets, synced;	/* synced: covered */
-	uint64_t		 fail_lo, fail_hi;	/* 0: none */
-	int			 fail_errno;
-	bool			 fail_open;		/* open failed */
 };
 
 static pthread_mutex_t		 dirsync_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,7 +115,7 @@ dirsync_leave(struct file_dirsync *ds)
 {
 	struct file_dirsync	**pp;
 
-	if (--ds->users > 0)
+	if (--ds->users > 0 || ds->pinned)
 		return;
 	for (pp = &dirsync_list; *pp != ds; pp = &(*pp)->next)
 		;
@@ -124,17 +124,17 @@ dirsync_leave(struct file_dirsync *ds)
 	free(ds);
 }
 
-int
-file_sync_dir(const char *dir, const char **error_r)
+/*
+ * Until ticket my is covered.  Called and returns with dirsync_lock held.
+ * Returns 0, or -1 with *errno_r and *opened_r from the failed fsync.
+ */
+static int
+dirsync_wait(struct file_dirsync *ds, uint64_t my, int *errno_r,
+    bool *opened_r)
 {
-	struct file_dirsync	*ds;
-	uint64_t		 my, target;
-	bool			 opened, failed, open_failed = false;
-	int			 rc, saved_errno = 0;
+	uint64_t	target;
+	int		rc;
 
-	(void)pthread_mutex_lock(&dirsync_lock);
-	ds = dirsync_enter(dir);
-	my = ++ds->tickets;
 	while (ds->synced < my) {
 		if (ds->syncing) {
 			(void)pthread_cond_wait(&dirsync_cond, &dirsync_lock);
@@ -143,44 +143,67 @@ file_sync_dir(const char *dir, const char **error_r)
 		ds->syncing = true;
 		target = ds->tickets;
 		(void)pthread_mutex_unlock(&dirsync_lock);
-		rc = file_sync_dir_now(dir, &opened);
-		saved_errno = errno;
+		rc = file_sync_dir_now(ds->path, opened_r);
+		*errno_r = errno;
 		(void)pthread_mutex_lock(&dirsync_lock);
 		ds->syncing = false;
-		if (rc == -1) {
-			if (ds->fail_hi == 0)
-				ds->fail_lo = ds->synced + 1;
-			ds->fail_hi = target;
-			ds->fail_errno = saved_errno;
-			ds->fail_open = !opened;
-		}
-		ds->synced = target;
 		(void)pthread_cond_broadcast(&dirsync_cond);
+		if (rc == -1)
+			return -1;
+		if (ds->synced < target)
+			ds->synced = target;
 	}
-	failed = ds->fail_hi != 0 && my >= ds->fail_lo && my <= ds->fail_hi;
-	if (failed) {
-		saved_errno = ds->fail_errno;
-		open_failed = ds->fail_open;
-	}
+	return 0;
+}
+
+uint64_t
+file_dir_ticket(const char *dir)
+{
+	struct file_dirsync	*ds;
+	uint64_t		 my;
+
+	(void)pthread_mutex_lock(&dirsync_lock);
+	ds = dirsync_enter(dir);
+	ds->pinned = true;
+	my = ++ds->tickets;
 	dirsync_leave(ds);
 	(void)pthread_mutex_unlock(&dirsync_lock);
-	if (!failed)
+	return my;
+}
+
+/* Ticket 0: a new one, for a change just made. */
+static int
+dirsync(const char *dir, uint64_t ticket, const char **error_r)
+{
+	struct file_dirsync	*ds;
+	bool			 opened = true;
+	int			 rc, saved_errno = 0;
+
+	(void)pthread_mutex_lock(&dirsync_lock);
+	ds = dirsync_enter(dir);
+	if (ticket == 0 || ticket > ds->tickets)
+		ticket = ++ds->tickets;
+	rc = dirsync_wait(ds, ticket, &saved_errno, &opened);
+	dirsync_leave(ds);
+	(void)pthread_mutex_unlock(&dirsync_lock);
+	if (rc == 0)
 		return 0;
-	/*
-	 * The leader may have had other file-system ids (the delivery
-	 * agent's threads write as Unix accounts): a folder it could not
-	 * open is tried again with ours.
-	 */
-	if (open_failed) {
-		if (file_sync_dir_now(dir, &opened) == 0)
-			return 0;
-		saved_errno = errno;
-		open_failed = !opened;
-	}
 	errno = saved_errno;
-	*error_r = open_failed ? error_fmt("open folder %s: %m", dir) :
+	*error_r = !opened ? error_fmt("open folder %s: %m", dir) :
 	    error_fmt("fsync folder %s: %m", dir);
 	return -1;
+}
+
+int
+file_sync_dir_ticket(const char *dir, uint64_t ticket, const char **error_r)
+{
+	return dirsync(dir, ticket, error_r);
+}
+
+int
+file_sync_dir(const char *dir, const char **error_r)
+{
+	return dirsync(dir, 0, error_r);
 }
 
 int

@@ -8,6 +8,7 @@
 #define POSTERN_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "compat.h"
@@ -25,6 +26,15 @@ int	file_commit(int fd, const char *tmp, const char *final,
  */
 int	file_sync_dir_of(const char *path, const char **error_r) ATTR_WUR;
 int	file_sync_dir(const char *dir, const char **error_r) ATTR_WUR;
+/*
+ * A ticket for a change just made in dir (an entry created or renamed),
+ * to be made durable later by file_sync_dir_ticket(), which returns at
+ * once when an fsync of dir begun after the ticket (by any thread of the
+ * process, such as a background file_sync_dir()) has succeeded.
+ */
+uint64_t file_dir_ticket(const char *dir);
+int	file_sync_dir_ticket(const char *dir, uint64_t ticket,
+	    const char **error_r) ATTR_WUR;
 /*
  * Writes all of data to fd, retrying on EINTR and short writes.
  * Returns 0 or -1 (errno set).

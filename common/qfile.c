@@ -13,11 +13,13 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,10 +123,13 @@ static const uint32_t qfile_crc_table[256] = {
 
 struct qfile_writer {
 	char		 id[QFILE_ID_SIZE];
-	char		*tmp_path;
-	char		*final_path;
+	char		*path;		/* where the file is while written */
+	char		*final_path;	/* staged: committed there; else NULL */
+	char		*dir;		/* the folder of path */
+	char		*queue_dir;
+	uint64_t	 dir_ticket;	/* direct: file_dir_ticket() of the name */
 	int		 fd;
-	bool		 tmp_exists;	/* tmp_path must be unlinked */
+	bool		 named;		/* path is ours and must be unlinked */
 	bool		 failed;
 	bool		 too_large;
 	bool		 in_message;
@@ -145,6 +150,7 @@ struct qfile {
 	char		*path;		/* NULL for a parsed buffer */
 	char		 id[QFILE_ID_SIZE];
 	bool		 have_id;
+	bool		 truncated;	/* ends before its END record */
 	int		 fd;
 	uint64_t	 arrival;
 	struct qfile_mail mail;
@@ -447,6 +453,46 @@ qfile_next_usec(void)
 	return now;
 }
 
+/*
+ * A new file for a direct writer, named final at once and locked before
+ * the name appears: created under tmp, locked, linked to final (link()
+ * never replaces), tmp removed.  Returns the descriptor, or -1: errno
+ * EEXIST when final is taken.
+ */
+static int
+qfile_create_locked(const char *tmp, const char *final)
+{
+	int	fd, saved_errno;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || link(tmp, final) == -1) {
+		saved_errno = errno;
+		(void)unlink(tmp);
+		(void)close(fd);
+		errno = saved_errno;
+		return -1;
+	}
+	(void)unlink(tmp);
+	return fd;
+}
+
+/*
+ * Two ways to write.  Staged (maildrop/): folder/tmp.<ID>, renamed to
+ * folder/<ID> by the commit, as postern-pickup expects.  Direct
+ * (incoming/, where smtpd, pickup and bounces write): the file has its
+ * final name incoming/<ID> from the start, locked (flock) by the writer
+ * before the name appears and until the commit has made it durable; the
+ * END record marks it complete.  The queue manager takes only a file it
+ * can lock, and removes one it can lock but that is incomplete (its
+ * writer died: nobody was told "queued").  A commit then costs one fsync
+ * of the file: the folder entry made here was usually covered meanwhile
+ * by a folder fsync (qfile_incoming_sync(), which smtpd runs in the
+ * background while the envelope and data arrive), and otherwise the
+ * commit runs one.
+ */
 struct qfile_writer *
 qfile_writer_new_in(const char *queue_dir, const char *folder,
     const char **error_r)
@@ -455,41 +501,58 @@ qfile_writer_new_in(const char *queue_dir, const char *folder,
 	struct stat		 st;
 	uint8_t			 v[8];
 	uint64_t		 now;
+	char			*tmp = NULL;
+	bool			 direct;
 	int			 tries, fd = -1;
 
+	direct = strcmp(folder, QFILE_DIR_INCOMING) == 0;
 	w = xcalloc(1, sizeof(*w));
 	w->fd = -1;
+	w->dir = xasprintf("%s/%s", queue_dir, folder);
+	w->queue_dir = xstrdup(queue_dir);
 	for (tries = 0; tries < QFILE_ID_TRIES; tries++) {
 		now = qfile_next_usec();
 		qfile_id_make(w->id, now, (uint32_t)getpid());
-		free(w->tmp_path);
-		free(w->final_path);
-		w->tmp_path = xasprintf("%s/%s/%s%s", queue_dir,
-		    folder, QFILE_TMP_PREFIX, w->id);
-		w->final_path = xasprintf("%s/%s/%s", queue_dir,
-		    folder, w->id);
+		free(tmp);
+		free(w->path);
+		tmp = xasprintf("%s/%s%s", w->dir, QFILE_TMP_PREFIX, w->id);
+		w->path = xasprintf("%s/%s", w->dir, w->id);
 		/* A PID reused after a clock step could repeat an ID. */
-		if (lstat(w->final_path, &st) == 0)
+		if (lstat(w->path, &st) == 0)
 			continue;
-		if (strcmp(folder, QFILE_DIR_INCOMING) == 0 &&
-		    (fd = qfile_recycle_take(queue_dir, w->tmp_path)) != -1)
+		if (!direct) {
+			fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL |
+			    O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd != -1 || errno != EEXIST)
+				break;
+			continue;
+		}
+		if ((fd = qfile_recycle_take(queue_dir, w->path)) != -1)
 			break;
-		fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = qfile_create_locked(tmp, w->path);
 		if (fd != -1 || errno != EEXIST)
 			break;
 	}
 	if (fd == -1) {
 		*error_r = tries == QFILE_ID_TRIES ?
 		    "no unused queue ID found" :
-		    error_fmt("create %s: %m", w->tmp_path);
-		free(w->tmp_path);
-		free(w->final_path);
+		    error_fmt("create %s: %m", direct ? w->path : tmp);
+		free(tmp);
+		free(w->path);
+		free(w->dir);
+		free(w->queue_dir);
 		free(w);
 		return NULL;
 	}
+	if (direct) {
+		w->dir_ticket = file_dir_ticket(w->dir);
+		free(tmp);
+	} else {
+		w->final_path = w->path;
+		w->path = tmp;
+	}
 	w->fd = fd;
-	w->tmp_exists = true;
+	w->named = true;
 	w->env = buf_new(4096, QFILE_ENVELOPE_MAX);
 	w->obuf = xmalloc(QFILE_IO_CHUNK);
 	put_u32(v, QFILE_VERSION);
@@ -499,6 +562,16 @@ qfile_writer_new_in(const char *queue_dir, const char *folder,
 	if (qfile_env_rec(w, QFILE_REC_ARRIVAL, v, 8, error_r) == -1)
 		log_panic("qfile: empty envelope full");
 	return w;
+}
+
+int
+qfile_incoming_sync(const char *queue_dir, const char **error_r)
+{
+	char	dir[PATH_MAX];
+
+	(void)snprintf(dir, sizeof(dir), "%s/%s", queue_dir,
+	    QFILE_DIR_INCOMING);
+	return file_sync_dir(dir, error_r);
 }
 
 const char *
@@ -627,7 +700,7 @@ qfile_writer_flush(struct qfile_writer *w, const char **error_r)
 {
 	if (w->olen > 0 && file_write_all(w->fd, w->obuf, w->olen) == -1) {
 		w->failed = true;
-		*error_r = error_fmt("write %s: %m", w->tmp_path);
+		*error_r = error_fmt("write %s: %m", w->path);
 		return -1;
 	}
 	w->olen = 0;
@@ -665,7 +738,7 @@ qfile_writer_begin_message(struct qfile_writer *w, uint64_t max_size,
 	w->crc_msg = 0;
 	if (file_write_all(w->fd, w->env->data, w->env->len) == -1) {
 		w->failed = true;
-		*error_r = error_fmt("write %s: %m", w->tmp_path);
+		*error_r = error_fmt("write %s: %m", w->path);
 		return -1;
 	}
 	buf_free(&w->env);
@@ -695,7 +768,7 @@ qfile_writer_write(struct qfile_writer *w, const void *data, size_t len,
 	if (len >= QFILE_IO_CHUNK) {
 		if (file_write_all(w->fd, data, len) == -1) {
 			w->failed = true;
-			*error_r = error_fmt("write %s: %m", w->tmp_path);
+			*error_r = error_fmt("write %s: %m", w->path);
 			return -1;
 		}
 		return 0;
@@ -711,13 +784,30 @@ qfile_writer_too_large(const struct qfile_writer *w)
 	return w->too_large;
 }
 
+/* Whether path still names the file we hold (a hold may have moved it). */
+static bool
+qfile_writer_owns(const struct qfile_writer *w)
+{
+	struct stat	fst, st;
+
+	return fstat(w->fd, &fst) == 0 && lstat(w->path, &st) == 0 &&
+	    fst.st_dev == st.st_dev && fst.st_ino == st.st_ino;
+}
+
+/*
+ * Removes the file.  A direct one never written to (smtpd names it at
+ * MAIL; the transaction ended without data) goes back to recycle/.
+ */
 static void
 qfile_writer_unlink(struct qfile_writer *w)
 {
-	if (w->tmp_exists) {
-		(void)unlink(w->tmp_path);
-		w->tmp_exists = false;
+	if (w->named && (w->fd == -1 || qfile_writer_owns(w))) {
+		if (w->final_path == NULL && !w->in_message && !w->failed)
+			(void)qfile_recycle_put(w->queue_dir, w->path, w->id);
+		else
+			(void)unlink(w->path);
 	}
+	w->named = false;
 }
 
 int
@@ -725,11 +815,10 @@ qfile_writer_commit(struct qfile_writer *w, char id_r[QFILE_ID_SIZE],
     const char **error_r)
 {
 	uint8_t		lenb[4], end[QFILE_REC_HDR + 4];
-	struct stat	fst, st;
 	uint32_t	crc;
 	ssize_t		n;
 
-	if (w->failed || !w->in_message || !w->tmp_exists) {
+	if (w->failed || !w->in_message || !w->named) {
 		*error_r = "queue file writer failed earlier or not in message";
 		goto fail;
 	}
@@ -740,7 +829,7 @@ qfile_writer_commit(struct qfile_writer *w, char id_r[QFILE_ID_SIZE],
 	if (n != (ssize_t)sizeof(lenb)) {
 		if (n >= 0)
 			errno = EIO;
-		*error_r = error_fmt("write %s: %m", w->tmp_path);
+		*error_r = error_fmt("write %s: %m", w->path);
 		goto fail;
 	}
 	crc = qfile_crc32c(w->crc_pre, lenb, sizeof(lenb));
@@ -749,24 +838,36 @@ qfile_writer_commit(struct qfile_writer *w, char id_r[QFILE_ID_SIZE],
 	put_u32(end + 1, 4);
 	put_u32(end + QFILE_REC_HDR, crc);
 	if (file_write_all(w->fd, end, sizeof(end)) == -1) {
-		*error_r = error_fmt("write %s: %m", w->tmp_path);
+		*error_r = error_fmt("write %s: %m", w->path);
 		goto fail;
 	}
-	/* file_commit() unlinks tmp itself when it fails before the rename. */
-	w->tmp_exists = false;
-	if (file_commit(w->fd, w->tmp_path, w->final_path, error_r) == -1) {
-		/*
-		 * Only the folder fsync failed after the rename.  The client
-		 * gets 4xx and will send again, so the file must go: keeping
-		 * it would deliver the message twice (DESIGN.md: a failed
-		 * fsync leaves nothing behind).  Check it is still ours.
-		 */
-		if (fstat(w->fd, &fst) == 0 && lstat(w->final_path, &st) == 0 &&
-		    fst.st_dev == st.st_dev && fst.st_ino == st.st_ino)
-			(void)unlink(w->final_path);
-		w->failed = true;
-		return -1;
+	if (w->final_path != NULL) {
+		/* file_commit() unlinks tmp itself when it fails before the
+		 * rename. */
+		w->named = false;
+		if (file_commit(w->fd, w->path, w->final_path, error_r) == -1) {
+			/*
+			 * Only the folder fsync failed after the rename.  The
+			 * client gets 4xx and will send again, so the file
+			 * must go: keeping it would deliver the message twice
+			 * (DESIGN.md: a failed fsync leaves nothing behind).
+			 */
+			free(w->path);
+			w->path = w->final_path;
+			w->final_path = NULL;
+			w->named = true;
+			goto fail;
+		}
+	} else {
+		if (fsync(w->fd) == -1) {
+			*error_r = error_fmt("fsync %s: %m", w->path);
+			goto fail;
+		}
+		if (file_sync_dir_ticket(w->dir, w->dir_ticket, error_r) == -1)
+			goto fail;
+		w->named = false;
 	}
+	/* Closing unlocks: from now on the queue manager may take it. */
 	(void)close(w->fd);
 	w->fd = -1;
 	memcpy(id_r, w->id, QFILE_ID_SIZE);
@@ -789,8 +890,10 @@ qfile_writer_abort(struct qfile_writer **wp)
 		(void)close(w->fd);
 	buf_free(&w->env);
 	free(w->obuf);
-	free(w->tmp_path);
+	free(w->path);
 	free(w->final_path);
+	free(w->dir);
+	free(w->queue_dir);
 	free(w);
 	*wp = NULL;
 }
@@ -1200,6 +1303,7 @@ qfile_parse(struct qfile *q, const struct qfile_src *src,
 
 	for (;;) {
 		if (src->size - off < QFILE_REC_HDR) {
+			q->truncated = true;
 			*error_r = error_fmt("truncated at offset %llu: no "
 			    "record header", (unsigned long long)off);
 			return -1;
@@ -1227,6 +1331,7 @@ qfile_parse(struct qfile *q, const struct qfile_src *src,
 			return -1;
 		}
 		if (len > src->size - off - QFILE_REC_HDR) {
+			q->truncated = true;
 			*error_r = error_fmt("truncated at offset %llu: record "
 			    "0x%02x of %u bytes", (unsigned long long)off,
 			    type, len);
@@ -1341,6 +1446,7 @@ qfile_open(const char *path, const struct qfile_limits *lim,
 	struct stat		 st;
 	const char		*base, *err;
 	uint8_t			*whole = NULL;
+	int			 saved_errno;
 
 	*q_r = NULL;
 	q = qfile_alloc(lim);
@@ -1386,9 +1492,22 @@ qfile_open(const char *path, const struct qfile_limits *lim,
 	*q_r = q;
 	return 0;
 fail:
+	saved_errno = q->truncated ? ENODATA : errno;
 	free(whole);
 	qfile_free(&q);
+	errno = saved_errno;
 	return -1;
+}
+
+bool
+qfile_arrival_matches_id(const struct qfile *q)
+{
+	char	id[QFILE_ID_SIZE];
+
+	if (!q->have_id)
+		return false;
+	qfile_id_make(id, q->arrival, 0);
+	return memcmp(id, q->id, QFILE_ID_TIME_DIGITS) == 0;
 }
 
 void

@@ -202,20 +202,30 @@ bool	qfile_id_valid(const char *id);
 struct qfile_writer;
 
 /*
- * Starts a queue file: picks a new ID and creates
- * queue_dir/incoming/tmp.<ID> (O_EXCL, mode 0600).  The envelope is kept
- * in memory until qfile_writer_begin_message().  Returns the writer, or
- * NULL with *error_r set (the caller answers 451/452).
+ * Starts a queue file: picks a new ID and makes queue_dir/incoming/<ID>
+ * (mode 0600), locked with flock() by the writer until the commit made
+ * it durable; the queue manager leaves a locked file alone.  The
+ * envelope is kept in memory until qfile_writer_begin_message().
+ * Returns the writer, or NULL with *error_r set (the caller answers
+ * 451/452).
  */
 struct qfile_writer *qfile_writer_new(const char *queue_dir,
 	    const char **error_r) ATTR_WUR;
 /*
- * The same in another folder below queue_dir (folder/tmp.<ID>, committed
- * to folder/<ID>): the maildrop (postern-postdrop) and the queue
- * manager's own files.  IDs stay unique across threads.
+ * The same in another folder below queue_dir: incoming/ as above, any
+ * other (the maildrop, for postern-postdrop) staged as folder/tmp.<ID>
+ * and renamed to folder/<ID> by the commit.  IDs stay unique across
+ * threads.
  */
 struct qfile_writer *qfile_writer_new_in(const char *queue_dir,
 	    const char *folder, const char **error_r) ATTR_WUR;
+/*
+ * fsyncs queue_dir/incoming/, making durable the names of the queue
+ * files this process started before the call; a commit then need not
+ * (smtpd runs it in the background after MAIL).  Returns 0 or -1.
+ */
+int	qfile_incoming_sync(const char *queue_dir, const char **error_r)
+	    ATTR_WUR;
 /*
  * Recycling (qfile_recycle.c, postern-queue(5)): the queue manager keeps
  * up to limit emptied queue files in recycle/ instead of removing them,
@@ -224,9 +234,9 @@ struct qfile_writer *qfile_writer_new_in(const char *queue_dir,
  *
  * qfile_recycle_setup() turns it on in this process (limit 0: off; a
  * writer only takes when it is on); trim (the queue manager, at start)
- * removes what lies beyond the limit.  qfile_recycle_take() renames a
- * pool file to dest and returns it open for writing and empty, or -1
- * (the caller creates one).  qfile_recycle_put() puts the queue file
+ * removes what lies beyond the limit.  qfile_recycle_take() takes a
+ * pool file (locked with flock(), emptied) and renames it to dest, and
+ * returns it open for writing, or -1 (the caller creates one).  qfile_recycle_put() puts the queue file
  * path of message id into the pool, or removes it when the pool is full
  * or off; it returns what unlink() would (-1 with ENOENT when the file
  * is already gone).  Thread-safe.
@@ -269,11 +279,13 @@ int	qfile_writer_write(struct qfile_writer *w, const void *data,
 	    size_t len, const char **error_r) ATTR_WUR;
 bool	qfile_writer_too_large(const struct qfile_writer *w);
 /*
- * Finishes the file: END record, fsync, rename to queue_dir/incoming/<ID>,
- * fsync of the folder (file_commit()).  On 0 the message is durable and
+ * Finishes the file: END record, fsync, then for incoming/ an fsync of
+ * the folder unless one begun after the file was named has succeeded
+ * (staged: rename to folder/<ID> and fsync of the folder, file_commit()),
+ * and unlocks it.  On 0 the message is durable and
  * *id_r (QFILE_ID_SIZE bytes) holds its ID; answer 250.  On -1 (also when
  * the writer had failed before) no file is left, not even when only the
- * folder fsync after the rename failed; answer 452.
+ * folder fsync failed; answer 452.
  * Either way, free the writer with qfile_writer_abort() afterwards.
  */
 int	qfile_writer_commit(struct qfile_writer *w, char id_r[QFILE_ID_SIZE],
@@ -293,7 +305,9 @@ struct qfile;
  * limit, the END checksum and the RESULT log, before returning anything.
  * The file stays open read-only (qfile_fd()).  Returns 0 with *q_r set,
  * or -1 with *error_r describing what is wrong (move such a file aside
- * with qfile_corrupt()).  Free with qfile_free().
+ * with qfile_corrupt()) and errno ENODATA when the file only ends before
+ * its END record (a writer still at work, or one that died: nothing was
+ * acknowledged).  Free with qfile_free().
  */
 int	qfile_open(const char *path, const struct qfile_limits *lim,
 	    struct qfile **q_r, const char **error_r) ATTR_WUR;
@@ -312,6 +326,12 @@ void	qfile_free(struct qfile **qp);
 const char *qfile_id(const struct qfile *q);
 int	qfile_fd(const struct qfile *q);
 uint64_t qfile_arrival_usec(const struct qfile *q);
+/*
+ * Whether the arrival time is the one the file's name (a queue ID) was
+ * made from.  A file named in incoming/ whose content is older (a
+ * recycled file whose emptying a power loss undid) does not.
+ */
+bool	qfile_arrival_matches_id(const struct qfile *q);
 /* Envelope, owned by q.  A client field never recorded is NULL. */
 const struct qfile_mail *qfile_mail(const struct qfile *q);
 const struct qfile_client *qfile_client(const struct qfile *q);

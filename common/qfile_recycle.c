@@ -11,14 +11,16 @@
  * release are bitmap and group descriptor updates.
  *
  * The pool needs no coordination between processes: a writer takes a
- * file by renaming it away (RENAME_NOREPLACE; ENOENT means another writer
- * was first), and the queue manager bounds the pool by counting it.
+ * file by locking it (flock; busy means another writer was first) and
+ * renaming it away (RENAME_NOREPLACE), and the queue manager bounds the
+ * pool by counting it.
  * Nothing in recycle/ is trusted to be empty or ours: a taken file is
  * checked (regular, one link, our owner) before it is truncated.
  */
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -160,10 +162,51 @@ recycle_next(const char *queue_dir)
 	return pool.names[pool.next++];
 }
 
+/*
+ * Opens and locks recycle/name, checks and empties it.  The lock comes
+ * before the rename into incoming/ so that the queue manager never sees
+ * the new name unlocked; the name is checked again under the lock, since
+ * another writer may have taken the file (and even finished with it)
+ * between our open and our lock.  Returns the descriptor or -1.
+ */
+static int
+recycle_open(const char *src)
+{
+	struct stat	st, lst;
+	int		fd;
+
+	fd = open(src, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1) {
+		/* Anything we cannot use (a link, a FIFO) is litter. */
+		if (errno != ENOENT)
+			(void)unlink(src);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
+	    lstat(src, &lst) == -1 || st.st_dev != lst.st_dev ||
+	    st.st_ino != lst.st_ino) {
+		(void)close(fd);
+		return -1;
+	}
+	/*
+	 * No O_TRUNC before the checks: after a power loss an unclean file
+	 * system may hold a queue file under two names, and the other one
+	 * must keep its bytes (this name goes).
+	 */
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid() ||
+	    (st.st_size != 0 && ftruncate(fd, 0) == -1) ||
+	    ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) == -1)) {
+		(void)unlink(src);
+		(void)close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int
 qfile_recycle_take(const char *queue_dir, const char *dest)
 {
-	struct stat	 st;
 	char		 src[PATH_MAX], *name;
 	int		 fd = -1, tries;
 
@@ -176,29 +219,19 @@ qfile_recycle_take(const char *queue_dir, const char *dest)
 		(void)snprintf(src, sizeof(src), "%s/%s/%s", queue_dir,
 		    QFILE_DIR_RECYCLE, name);
 		free(name);
+		/* Gone or busy: another writer was first. */
+		if ((fd = recycle_open(src)) == -1)
+			continue;
 		if (renameat2(AT_FDCWD, src, AT_FDCWD, dest,
 		    RENAME_NOREPLACE) == -1) {
 			if (errno == EINVAL || errno == ENOSYS)
 				pool.no_noreplace = true;
-			if (errno == ENOENT)
-				continue;	/* another writer was first */
-			break;			/* EEXIST: dest is not ours */
-		}
-		/*
-		 * No O_TRUNC before the checks: after a power loss an
-		 * unclean file system may hold a queue file under two
-		 * names, and the other one must keep its bytes.
-		 */
-		fd = open(dest, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-		    st.st_nlink != 1 || st.st_uid != geteuid() ||
-		    (st.st_size != 0 && ftruncate(fd, 0) == -1) ||
-		    ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) == -1))) {
 			(void)close(fd);
 			fd = -1;
+			if (errno == ENOENT)
+				continue;
+			break;			/* EEXIST: dest is not ours */
 		}
-		if (fd == -1)
-			(void)unlink(dest);
 	}
 out:
 	(void)pthread_mutex_unlock(&pool.lock);

@@ -153,7 +153,8 @@ queue_limits(struct qfile_limits *lim)
 /*
  * Opens queue file id, looking in *dir_r first, then in every folder (it
  * may have moved meanwhile).  Returns 1 with *q_r and *dir_r, 0 when no
- * folder has it, -1 with *error_r when it is there but unreadable.
+ * folder has it (or only incoming/, unfinished: smtpd is still writing
+ * it), -1 with *error_r when it is there but unreadable.
  */
 static int
 queue_open(const char *id, enum queue_dir *dir_r, struct qfile **q_r,
@@ -175,6 +176,9 @@ queue_open(const char *id, enum queue_dir *dir_r, struct qfile **q_r,
 			*dir_r = (enum queue_dir)d;
 			return 1;
 		}
+		/* Still being received: not a queued message yet. */
+		if (errno == ENODATA && d == QUEUE_DIR_INCOMING)
+			continue;
 		if (errno != ENOENT)
 			return -1;
 	}

@@ -34,10 +34,12 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,8 +520,13 @@ qmgr_msg_free(struct qmsg *m)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/*
+ * Opens m's file.  fresh: it was just taken from incoming/, where its
+ * writer had given it up (qmgr_incoming_ready()); one that is incomplete
+ * or older than its name was never acknowledged and is removed.
+ */
 static int
-qmgr_open(struct qmsg *m)
+qmgr_open(struct qmsg *m, bool fresh)
 {
 	struct qfile_limits	 lim;
 	char			 path[64];
@@ -530,13 +537,25 @@ qmgr_open(struct qmsg *m)
 	lim.max_results = QMGR_MAX_RESULTS;
 	qmgr_path(path, sizeof(path), m->dir, m->id);
 	if (qfile_open(path, &lim, &m->q, &error) == 0) {
-		m->arrival_usec = qfile_arrival_usec(m->q);
-		m->arrival = m->arrival_usec / 1000000;
-		return 0;
+		if (fresh && !qfile_arrival_matches_id(m->q)) {
+			qfile_free(&m->q);
+			error = "its content is older than its name";
+			errno = ENODATA;
+		} else {
+			m->arrival_usec = qfile_arrival_usec(m->q);
+			m->arrival = m->arrival_usec / 1000000;
+			return 0;
+		}
 	}
 	if (errno == ENOENT) {
 		log_q(LOG_INFO, m->id, "gone from %s/ before it was read",
 		    qmgr_where_dir(m->dir));
+		return -1;
+	}
+	if (fresh && errno == ENODATA) {
+		if (unlink(path) == 0)
+			log_q(LOG_INFO, m->id, "removed: left unfinished by a "
+			    "writer that ended mid-message (%s)", error);
 		return -1;
 	}
 	if (qfile_corrupt(".", path, error, &error) == -1)
@@ -567,12 +586,44 @@ qmgr_due(const struct qfile *q)
  * Takes m into active/ (renaming it there unless it is already) and
  * starts an attempt.  m must not be listed as active.
  */
+/*
+ * Whether the writer of m's file in incoming/ is done with it: it holds
+ * a lock on the file from before the name appears until the file is
+ * durable (qfile_writer_new()).  1: done (or dead), 0: still writing,
+ * -1: the file is gone.
+ */
+static int
+qmgr_incoming_ready(const struct qmsg *m)
+{
+	char	path[64];
+	int	fd, busy;
+
+	qmgr_path(path, sizeof(path), QMGR_INCOMING, m->id);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno != ENOENT)
+			log_q(LOG_ERR, m->id, "open %s: %s", path,
+			    strerror(errno));
+		return -1;
+	}
+	busy = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	(void)close(fd);
+	return busy ? 0 : 1;
+}
+
 static void
 qmgr_take(struct qmgr *qm, struct qmsg *m)
 {
 	char	from[64], to[64];
+	bool	fresh = false;
 
+	/* Still being written: its writer tells us when it is queued. */
+	if (m->dir == QMGR_INCOMING && qmgr_incoming_ready(m) != 1) {
+		qmgr_msg_free(m);
+		return;
+	}
 	if (m->dir != QMGR_ACTIVE) {
+		fresh = m->dir == QMGR_INCOMING;
 		qmgr_path(from, sizeof(from), m->dir, m->id);
 		qmgr_path(to, sizeof(to), QMGR_ACTIVE, m->id);
 		if (rename(from, to) == -1) {
@@ -586,7 +637,7 @@ qmgr_take(struct qmgr *qm, struct qmsg *m)
 	}
 	(void)qm;
 	qmgr_list(m, QMGR_ACTIVE);
-	if (m->q == NULL && qmgr_open(m) == -1) {
+	if (m->q == NULL && qmgr_open(m, fresh) == -1) {
 		qmgr_msg_free(m);
 		return;
 	}
@@ -636,7 +687,7 @@ qmgr_scan_one(struct qmgr *qm, enum qmgr_where w, const char *name,
 		return qmgr_msg_find(qm, name);
 	case QMGR_DEFERRED:
 		m = qmgr_msg_new(qm, name, QMGR_DEFERRED);
-		if (qmgr_open(m) == -1) {
+		if (qmgr_open(m, false) == -1) {
 			qmgr_msg_free(m);
 			return NULL;
 		}

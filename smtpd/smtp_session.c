@@ -403,6 +403,65 @@ smtp_session_reset(struct smtp_session *s)
 }
 
 /*
+ * The queue file's name is made durable while the envelope and data
+ * arrive, so that the end of DATA costs one fsync (of the file): an
+ * fsync of incoming/ in a pool thread after each queue file is named,
+ * one at a time, a new one when files were named during the last.
+ */
+static void
+smtp_dirsync_work(void *arg)
+{
+	struct smtpd	*sd = arg;
+	const char	*error;
+
+	/* A failure is the commit's to report: it syncs again then. */
+	if (qfile_incoming_sync(sd->queue_dir, &error) == -1)
+		return;
+}
+
+static void
+smtp_dirsync_done(void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	sd->dirsync_busy = sd->dirsync_again;
+	sd->dirsync_again = false;
+	if (sd->dirsync_busy)
+		workq_submit(sd->syncq, smtp_dirsync_work, smtp_dirsync_done,
+		    sd);
+}
+
+static void
+smtp_dirsync_kick(struct smtpd *sd)
+{
+	if (sd->dirsync_busy) {
+		sd->dirsync_again = true;
+		return;
+	}
+	sd->dirsync_busy = true;
+	workq_submit(sd->syncq, smtp_dirsync_work, smtp_dirsync_done, sd);
+}
+
+/*
+ * Names the transaction's queue file (at MAIL, or at DATA if that
+ * failed).  Returns 0 or -1 (logged).
+ */
+static int
+smtp_session_name_file(struct smtp_session *s)
+{
+	const char	*error;
+
+	s->w = qfile_writer_new(s->sd->queue_dir, &error);
+	if (s->w == NULL) {
+		log_error("%s: cannot create a queue file: %s", s->namaddr,
+		    error);
+		return -1;
+	}
+	smtp_dirsync_kick(s->sd);
+	return 0;
+}
+
+/*
  * Writes the held header section of a submission with the fields it
  * lacks (RFC 6409 8.2, 8.3) where it ends, and whatever followed it.
  * Returns 0 or -1 (*error_r).
@@ -544,12 +603,8 @@ smtp_session_begin_message(struct smtp_session *s, enum smtp_data_mode mode)
 	const char		*error, *qid;
 	unsigned int		 i;
 
-	s->w = qfile_writer_new(s->sd->queue_dir, &error);
-	if (s->w == NULL) {
-		log_error("%s: cannot create a queue file: %s", s->namaddr,
-		    error);
+	if (s->w == NULL && smtp_session_name_file(s) == -1)
 		return -1;
-	}
 	qid = qfile_writer_id(s->w);
 	if (s->auth_user != NULL)
 		log_q(LOG_INFO, qid, "client=%s, sasl_method=%s, "
@@ -1554,6 +1609,9 @@ smtp_cmd_mail(struct smtp_session *s, const char *args)
 	s->sender = xstrdup(addr.addr);
 	s->mail = mail;
 	s->has_mail = true;
+	/* Failing here is tried again (and answered) at DATA. */
+	if (s->w == NULL)
+		(void)smtp_session_name_file(s);
 	smtp_session_set_state(s, SMTP_S_MAIL);
 	smtp_reply(s, "250 2.1.0 Ok");
 }

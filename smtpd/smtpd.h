@@ -30,6 +30,8 @@ struct smtpd {
 	SSL_CTX			*tls;		/* NULL: no STARTTLS/smtps */
 	struct authd_client	*authd;
 	struct workq		*syncq;		/* queue file commits */
+	bool			 dirsync_busy;	/* incoming/ fsync under way */
+	bool			 dirsync_again;	/* files named since it began */
 	struct qmgr_notify	*qmgr;		/* "queued" notices */
 	struct smtp_quota	*quota;		/* RCPT-time quota checks */
 	const char		*queue_dir;	/* "." : the spool is the cwd */

@@ -331,6 +331,72 @@ def test_retry_then_expiry(tmp_path, tmp_path_factory):
         finish(inst)
 
 
+def test_unfinished_queue_files(tmp_path, tmp_path_factory):
+    """smtpd names the queue file at MAIL and holds its lock until the
+    message is durable: the queue manager's scans leave a file being
+    written alone (delivered once, after its 250), remove one whose
+    session was killed mid-DATA (not delivered, not in corrupt/), and a
+    transaction reset gives its file back to recycle/."""
+    from test_smtpd import locked, smtpd_pids
+    inst = build(tmp_path / "u", tmp_path_factory.getbasetemp().parent,
+                 extra=("queue_recycle_limit = 5",))
+    incoming = inst.spool / "incoming"
+    try:
+        r = Raw(inst.port)
+        r.reply()
+        r.cmd("EHLO client.example")
+        assert r.cmd("MAIL FROM:<carol@remote.test>")[0] == 250
+        [name] = os.listdir(incoming)
+        assert locked(incoming / name)
+        assert r.cmd("RCPT TO:<bob@example.test>")[0] == 250
+        assert r.cmd("DATA")[0] == 354
+        r.send(b"Subject: slow\r\n\r\nfirst half\r\n")
+        time.sleep(4.5)            # two scans of incoming/
+        assert os.listdir(incoming) == [name]
+        r.send(b"second half\r\n.\r\n")
+        code, text = r.reply()
+        assert code == 250 and text[0].decode().endswith(name)
+        files = wait_files(inst, "bob@example.test", 1)
+        assert b"first half\nsecond half\n" in files[0].read_bytes()
+        r.cmd("QUIT")
+
+        before = len(new_files(inst, "bob@example.test"))
+        r = Raw(inst.port)
+        r.reply()
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<carol@remote.test>")
+        r.cmd("RCPT TO:<bob@example.test>")
+        r.cmd("DATA")
+        r.send(b"Subject: killed\r\n\r\nnever finished\r\n")
+        [name] = os.listdir(incoming)
+        inst.wait_log(r"client=unknown\[127\.0\.0\.1\]", count=2)
+        for pid in smtpd_pids(inst):
+            os.kill(pid, 9)
+        assert r.closed()
+        inst.wait_log(name + r": removed: left unfinished by a writer "
+                      r"that ended mid-message", timeout=15)
+        assert name not in os.listdir(incoming)
+        assert not (inst.spool / "corrupt").is_dir() or \
+            os.listdir(inst.spool / "corrupt") == []
+        time.sleep(1)
+        assert len(new_files(inst, "bob@example.test")) == before
+
+        # RSET after MAIL: the named file goes back to the pool.
+        ph.wait_for(lambda: smtp_ready(inst.port), 15, "smtpd restarted")
+        r = Raw(inst.port)
+        r.reply()
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<carol@remote.test>")
+        [name] = os.listdir(incoming)
+        ino = (incoming / name).stat().st_ino
+        assert r.cmd("RSET")[0] == 250
+        assert os.listdir(incoming) == []
+        assert (inst.spool / "recycle" / name).stat().st_ino == ino
+        r.cmd("QUIT")
+    finally:
+        finish(inst)
+
+
 def test_kill_9_queue_manager_and_agent(tmp_path, tmp_path_factory):
     """2,000 messages in from four clients while the queue manager and the
     delivery agent are SIGKILLed six times: every acknowledged message

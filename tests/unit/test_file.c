@@ -174,6 +174,34 @@ START_TEST(test_file_sync_dir)
 END_TEST
 
 /*
+ * Tickets: a change covered by a later fsync of its folder (here a plain
+ * file_sync_dir()) needs no other, so the folder may even be gone; one
+ * not covered fsyncs itself, and fails when it cannot.
+ */
+START_TEST(test_file_sync_dir_ticket)
+{
+	char		 dir[128];
+	const char	*error = NULL;
+	uint64_t	 t1, t2;
+
+	path_in(dir, sizeof(dir), "tick");
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	t1 = file_dir_ticket(dir);
+	ck_assert_int_eq(file_sync_dir(dir, &error), 0);
+	t2 = file_dir_ticket(dir);
+	ck_assert_uint_gt(t2, t1);
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_int_eq(file_sync_dir_ticket(dir, t1, &error), 0);
+	ck_assert_int_eq(file_sync_dir_ticket(dir, t2, &error), -1);
+	ck_assert_ptr_nonnull(strstr(error, "open folder"));
+	/* Still not covered: a failed round covers nothing. */
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(file_sync_dir_ticket(dir, t2, &error), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/*
  * Group commit: threads syncing one folder at once all return 0; threads
  * syncing a missing one at the same time all get its error, and neither
  * group's outcome leaks into the other's.
@@ -411,6 +439,7 @@ file_suite(void)
 	tcase_add_test(tc, test_file_commit_missing_folder);
 	tcase_add_test(tc, test_file_commit_fsync_fails);
 	tcase_add_test(tc, test_file_sync_dir);
+	tcase_add_test(tc, test_file_sync_dir_ticket);
 	tcase_add_test(tc, test_file_write_all);
 	tcase_add_test(tc, test_file_ensure_dir_create);
 	tcase_add_test(tc, test_file_ensure_dir_owner);

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -956,6 +957,73 @@ START_TEST(test_flip_every_byte)
 }
 END_TEST
 
+/* Whether incoming/name is locked by a writer (flock, as the qmgr asks). */
+static bool
+is_locked(const char *name)
+{
+	char	path[512];
+	bool	locked;
+	int	fd;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", incoming, name);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	locked = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	(void)close(fd);
+	return locked;
+}
+
+/*
+ * A direct writer's file as the queue manager sees it: named and locked
+ * from the start, incomplete (ENODATA) until the commit, then complete,
+ * unlocked, and of the age its name says.  A name whose content is older
+ * (a recycled file whose emptying was lost) is told apart.
+ */
+START_TEST(test_direct_states)
+{
+	struct qfile_mail	 m = { .sender = "a@b" };
+	struct qfile_rcpt	 r = { .addr = "c@d" };
+	struct qfile_writer	*w;
+	struct qfile		*q;
+	const char		*err;
+	char			 id[QFILE_ID_SIZE], *path, *other;
+
+	w = qfile_writer_new(spool, &err);
+	ck_assert_ptr_nonnull(w);
+	path = qpath(qfile_writer_id(w));
+	ck_assert(is_locked(qfile_writer_id(w)));
+	ck_assert_int_eq(qfile_open(path, &lim, &q, &err), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert_int_eq(qfile_writer_mail(w, &m, &err), 0);
+	ck_assert_int_eq(qfile_writer_add_rcpt(w, &r, &err), 0);
+	ck_assert_int_eq(qfile_writer_begin_message(w, 1 << 20, &err), 0);
+	ck_assert_int_eq(qfile_writer_write(w, "Subject: x\r\n\r\nhi\r\n",
+	    18, &err), 0);
+	ck_assert_int_eq(qfile_open(path, &lim, &q, &err), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert(is_locked(qfile_writer_id(w)));
+	ck_assert_int_eq(qfile_writer_commit(w, id, &err), 0);
+	ck_assert(!is_locked(id));
+	qfile_writer_abort(&w);
+	ck_assert_int_eq(qfile_open(path, &lim, &q, &err), 0);
+	ck_assert(qfile_arrival_matches_id(q));
+	qfile_free(&q);
+
+	/* The same bytes under a later name. */
+	usleep(10);
+	w = qfile_writer_new(spool, &err);
+	other = qpath(qfile_writer_id(w));
+	qfile_writer_abort(&w);
+	ck_assert_int_eq(rename(path, other), 0);
+	ck_assert_int_eq(qfile_open(other, &lim, &q, &err), 0);
+	ck_assert(!qfile_arrival_matches_id(q));
+	qfile_free(&q);
+	ck_assert_int_eq(unlink(other), 0);
+	free(other);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_abort_leaves_nothing)
 {
 	struct qfile_mail	 m = { .sender = "a@b" };
@@ -966,10 +1034,10 @@ START_TEST(test_abort_leaves_nothing)
 
 	w = qfile_writer_new(spool, &err);
 	ck_assert_ptr_nonnull(w);
+	/* Named at once, and locked until it is committed. */
 	ck_assert_int_eq(dir_count(incoming, name, sizeof(name)), 1);
-	ck_assert(strncmp(name, QFILE_TMP_PREFIX,
-	    strlen(QFILE_TMP_PREFIX)) == 0);
-	ck_assert_str_eq(name + strlen(QFILE_TMP_PREFIX), qfile_writer_id(w));
+	ck_assert_str_eq(name, qfile_writer_id(w));
+	ck_assert(is_locked(name));
 	qfile_writer_abort(&w);
 	ck_assert_int_eq(dir_count(incoming, NULL, 0), 0);
 
@@ -1437,6 +1505,7 @@ qfile_suite(void)
 	tcase_add_test(tc, test_truncation_every_offset);
 	tcase_add_test(tc, test_flip_every_byte);
 	tcase_add_test(tc, test_abort_leaves_nothing);
+	tcase_add_test(tc, test_direct_states);
 	tcase_add_test(tc, test_write_failure);
 	tcase_add_test(tc, test_status_survives_reopen);
 	tcase_add_test(tc, test_max_results);
