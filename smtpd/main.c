@@ -29,6 +29,7 @@
 #include "common/xmalloc.h"
 #include "smtpd.h"
 #include "smtp_quota.h"
+#include "smtp_rcpt_cache.h"
 #include "smtp_session.h"
 #include "common/banned.h"
 
@@ -107,6 +108,8 @@ smtpd_post_jail(struct service *sv, const char **error_r)
 	sd->authd = authd_client_new(service_base(sv), SMTPD_AUTHD_SOCKET,
 	    "smtpd");
 	sd->quota = smtp_quota_new(service_base(sv), SMTP_QUOTA_SOCKET);
+	sd->rcpts = smtp_rcpt_cache_new((uint64_t)cfg->smtpd_rcpt_cache_time *
+	    1000);
 	return 0;
 }
 
@@ -138,6 +141,7 @@ smtpd_exit(struct service *sv)
 	qmgr_notify_free(&sd->qmgr);
 	authd_client_free(&sd->authd);
 	smtp_quota_free(&sd->quota);
+	smtp_rcpt_cache_free(&sd->rcpts);
 	tls_ctx_free(&sd->tls);
 	free(sd->postmaster);
 	free(sd);

@@ -64,6 +64,7 @@
 #include "smtp_data.h"
 #include "smtp_parse.h"
 #include "smtp_quota.h"
+#include "smtp_rcpt_cache.h"
 #include "smtp_session.h"
 #include "common/banned.h"
 
@@ -1211,10 +1212,14 @@ smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 	 * A client that stops reading our replies times out on writing:
 	 * no reply can reach it any more, so it goes at once, as do a
 	 * closing session whose last reply does not drain and a client that
-	 * never finishes the TLS handshake.
+	 * never finishes the TLS handshake.  A write timeout with nothing
+	 * left to write (a TLS bufferevent may keep its write event armed
+	 * after the handshake) is an idle client like a read timeout.
 	 */
 	if ((what & BEV_EVENT_TIMEOUT) != 0 && !s->closing &&
-	    (what & BEV_EVENT_WRITING) == 0 && (!s->tls || s->tls_ready)) {
+	    ((what & BEV_EVENT_WRITING) == 0 ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) &&
+	    (!s->tls || s->tls_ready)) {
 		log_info("timeout after %s from %s", s->last_cmd[0] != '\0' ?
 		    s->last_cmd : "CONNECT", s->namaddr);
 		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded",
@@ -1726,23 +1731,51 @@ smtp_session_quota_start(struct smtp_session *s,
 	return true;
 }
 
+static uint64_t
+smtp_now_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void smtp_session_rcpt_decide(struct smtp_session *,
+    enum authd_rcpt_result, bool, const char *);
+
 static void
 smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 {
 	struct smtp_session	*s = ctx;
-	char			 reply[SMTP_PARSE_PATH_MAX + 128];
-	bool			 ok = false;
 
 	s->req = NULL;
 	s->waiting = false;
-	switch (r->result) {
+	/* smtp_session_quota_cb goes on when checks started. */
+	if (r->result == AUTHD_RCPT_LOCAL && smtp_session_quota_start(s, r))
+		return;
+	smtp_rcpt_cache_put(s->sd->rcpts, s->pending_rcpt, s->addr,
+	    s->auth_user != NULL, smtp_now_ms(), r->result, r->relay);
+	smtp_session_rcpt_decide(s, r->result, r->relay, r->text);
+	smtp_session_run(s);
+}
+
+/*
+ * The answer to the pending RCPT, from authd or the cache; the caller
+ * goes on with the session (from the cache, the command loop itself).
+ */
+static void
+smtp_session_rcpt_decide(struct smtp_session *s,
+    enum authd_rcpt_result result, bool relay, const char *text)
+{
+	char			 reply[SMTP_PARSE_PATH_MAX + 128];
+	bool			 ok = false;
+
+	switch (result) {
 	case AUTHD_RCPT_LOCAL:
-		if (smtp_session_quota_start(s, r))
-			return;		/* smtp_session_quota_cb goes on */
 		ok = true;
 		break;
 	case AUTHD_RCPT_REMOTE:
-		if (r->relay) {
+		if (relay) {
 			ok = true;
 			break;
 		}
@@ -1757,7 +1790,7 @@ smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 	case AUTHD_RCPT_TEMPFAIL:
 	default:
 		log_warning("%s: recipient lookup failed: %s", s->namaddr,
-		    log_safe(r->text != NULL ? r->text : ""));
+		    log_safe(text != NULL ? text : ""));
 		(void)snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: "
 		    "Temporary lookup failure", s->pending_rcpt);
 		break;
@@ -1766,7 +1799,6 @@ smtp_session_rcpt_cb(const struct authd_rcpt_reply *r, void *ctx)
 		smtp_session_rcpt_accept(s);
 	else
 		smtp_session_rcpt_refuse(s, reply);
-	smtp_session_run(s);
 }
 
 static void
@@ -1774,8 +1806,10 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 {
 	struct smtp_parse_addr	 addr;
 	enum smtp_parse_err	 kind;
+	enum authd_rcpt_result	 result;
 	const char		*rest, *error;
 	unsigned int		 flags;
+	bool			 relay;
 
 	if (smtp_parse_prefix(args, "TO:", &rest, &kind, &error) == -1) {
 		smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
@@ -1800,6 +1834,11 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	}
 	s->pending_rcpt = xstrdup(addr.postmaster ? s->sd->postmaster :
 	    addr.addr);
+	if (smtp_rcpt_cache_get(s->sd->rcpts, s->pending_rcpt, s->addr,
+	    s->auth_user != NULL, smtp_now_ms(), &result, &relay)) {
+		smtp_session_rcpt_decide(s, result, relay, NULL);
+		return;
+	}
 	s->waiting = true;
 	(void)bufferevent_disable(s->bev, EV_READ);
 	if (cfg->smtpd_rcpt_quota_check)

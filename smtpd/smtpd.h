@@ -24,6 +24,7 @@ struct smtp_session;
 struct workq;
 struct qmgr_notify;
 struct smtp_quota;
+struct smtp_rcpt_cache;
 
 struct smtpd {
 	struct service		*sv;
@@ -34,6 +35,7 @@ struct smtpd {
 	bool			 dirsync_again;	/* files named since it began */
 	struct qmgr_notify	*qmgr;		/* "queued" notices */
 	struct smtp_quota	*quota;		/* RCPT-time quota checks */
+	struct smtp_rcpt_cache	*rcpts;		/* recent RCPT answers */
 	const char		*queue_dir;	/* "." : the spool is the cwd */
 	char			 hostname[SMTPD_HOSTNAME_MAX + 1];
 	char			*postmaster;	/* "postmaster@DOMAIN" */

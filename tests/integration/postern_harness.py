@@ -329,6 +329,10 @@ class Instance:
                 if isinstance(value, (list, tuple)):
                     value = ", ".join(str(v) for v in value)
                 lines.append(f"{name}.{key} = {value}")
+        # A setting in extra replaces the harness's own.
+        mine = {e.split("=", 1)[0].strip() for e in self.extra if "=" in e}
+        lines = [ln for ln in lines
+                 if ln.split("=", 1)[0].strip() not in mine]
         lines.extend(self.extra)
         return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import smtplib
+import signal
 import socket
 import ssl
 import subprocess
@@ -359,6 +360,43 @@ def test_rcpt_tempfail_without_authd(tmp_path, tmp_path_factory):
             code, text = c.rcpt("alice@example.test")
             assert code == 451 and text.startswith(b"4.3.0")
     finally:
+        finish(inst)
+
+
+def test_rcpt_cache(tmp_path, tmp_path_factory):
+    """smtpd_rcpt_cache_time: an answer authd gave is reused for the same
+    recipient from the same client address while it is young, even with
+    authd frozen; another recipient or client address still asks authd
+    (and, with authd frozen, gets 451 after ipc_timeout)."""
+    from test_authd import authd_pids
+    inst = build(tmp_path / "rcache", tmp_path_factory.getbasetemp().parent,
+                 tls=False, extra=["smtpd_rcpt_cache_time = 60s",
+                                   "ipc_timeout = 2s"])
+    pid = None
+    try:
+        with client(inst) as c:
+            c.ehlo("client.example")
+            c.mail("a@remote.test")
+            assert c.rcpt("alice@example.test")[0] == 250
+            assert c.rcpt("nosuch@example.test")[0] == 550
+        [pid] = authd_pids(inst)
+        os.kill(pid, signal.SIGSTOP)
+        with client(inst) as c:
+            c.ehlo("client.example")
+            c.mail("a@remote.test")
+            t0 = time.monotonic()
+            assert c.rcpt("alice@example.test")[0] == 250
+            assert c.rcpt("nosuch@example.test")[0] == 550
+            assert time.monotonic() - t0 < 1
+            code, text = c.rcpt("bob@example.test")
+            assert code == 451 and text.startswith(b"4.3.0"), text
+        with client(inst, source=("127.0.0.2", 0)) as c:
+            c.ehlo("client.example")
+            c.mail("a@remote.test")
+            assert c.rcpt("alice@example.test")[0] == 451
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
         finish(inst)
 
 

@@ -1019,6 +1019,7 @@ START_TEST(test_conf_round_trip)
 	    "tls_ciphersuites = TLS_AES_256_GCM_SHA384\n"
 	    "smtpd_max_message_size = 10m\n"
 	    "smtpd_rcpt_quota_check = no\n"
+	    "smtpd_rcpt_cache_time = 3s\n"
 	    "smtpd_quota_check_timeout = 2s\n"
 	    "smtpd_queue_min_free = 100m\n"
 	    "smtpd_max_data_line_length = 1000\n"
