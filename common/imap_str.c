@@ -18,68 +18,12 @@
 
 #include "buf.h"
 #include "imap_str.h"
+#include "utf8.h"
 
 #include "banned.h"
 
 /* What a NUL byte becomes where IMAP cannot carry it (not literal8). */
 #define IMAP_STR_NUL_SUBST	0x80
-
-size_t
-imap_str_utf8_seq_len(const char *s, size_t len)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	unsigned char		 c;
-	size_t			 n, i;
-	uint32_t		 cp;
-
-	if (len == 0)
-		return 0;
-	c = p[0];
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2)		/* continuation, or overlong 2-byte lead */
-		return 0;
-	if (c < 0xe0) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c < 0xf0) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c < 0xf5) {
-		n = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	/* Overlong 3- and 4-byte forms, surrogates, beyond Unicode. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
-bool
-imap_str_utf8_valid(const char *s, size_t len)
-{
-	size_t	i = 0, n;
-
-	while (i < len) {
-		if ((unsigned char)s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((n = imap_str_utf8_seq_len(s + i, len - i)) == 0)
-			return false;
-		i += n;
-	}
-	return true;
-}
 
 bool
 imap_str_can_quote(const char *s, size_t len, unsigned flags)
@@ -97,7 +41,7 @@ imap_str_can_quote(const char *s, size_t len, unsigned flags)
 	}
 	if (!eight_bit)
 		return true;
-	return (flags & IMAP_STR_UTF8) != 0 && imap_str_utf8_valid(s, len);
+	return (flags & IMAP_STR_UTF8) != 0 && utf8_valid(s, len);
 }
 
 /* ATOM-CHAR / "]" of RFC 3501 9 and RFC 9051 9. */

@@ -74,18 +74,5 @@ bool	imap_str_can_quote(const char *s, size_t len, unsigned flags);
  */
 bool	imap_str_is_astring_atom(const char *s, size_t len);
 
-/*
- * True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF).  The empty string is valid.
- */
-bool	imap_str_utf8_valid(const char *s, size_t len);
-
-/*
- * The length of the well-formed UTF-8 sequence at s[0..len): 1-4, or 0
- * when s does not start one (len 0, a bad lead or continuation byte, an
- * overlong form, a surrogate, a value above U+10FFFF or a cut sequence).
- * ASCII (including NUL) is 1.
- */
-size_t	imap_str_utf8_seq_len(const char *s, size_t len);
 
 #endif

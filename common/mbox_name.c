@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "mbox_name.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #include "banned.h"
@@ -76,77 +77,13 @@ mbox_name_put_str(struct mbox_name_out *o, const char *s)
 		mbox_name_put(o, *s);
 }
 
-/*
- * The code point at p[0..len) (len > 0) in *cp_r, and its length in
- * bytes; 0 when the bytes are not valid UTF-8 (bad lead or continuation
- * byte, truncated, overlong, a surrogate, beyond U+10FFFF).
- */
-static size_t
-mbox_name_utf8_next(const uint8_t *p, size_t len, uint32_t *cp_r)
-{
-	uint32_t	c = p[0], min;
-	size_t		n, i;
-
-	if (c < 0x80) {
-		*cp_r = c;
-		return 1;
-	}
-	if (c < 0xc2)		/* continuation byte, or overlong C0/C1 */
-		return 0;
-	if (c < 0xe0) {
-		n = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c < 0xf0) {
-		n = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c < 0xf5) {
-		n = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp_r = c;
-	return n;
-}
-
 /* Appends code point c (a scalar value) as UTF-8; -1 when b is full. */
 static int
 mbox_name_buf_utf8(struct buf *b, uint32_t c)
 {
-	uint8_t	u[4];
-	size_t	n;
+	char	u[UTF8_MAX];
 
-	if (c < 0x80) {
-		u[0] = (uint8_t)c;
-		n = 1;
-	} else if (c < 0x800) {
-		u[0] = (uint8_t)(0xc0 | (c >> 6));
-		u[1] = (uint8_t)(0x80 | (c & 0x3f));
-		n = 2;
-	} else if (c < 0x10000) {
-		u[0] = (uint8_t)(0xe0 | (c >> 12));
-		u[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3f));
-		u[2] = (uint8_t)(0x80 | (c & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (uint8_t)(0xf0 | (c >> 18));
-		u[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3f));
-		u[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3f));
-		u[3] = (uint8_t)(0x80 | (c & 0x3f));
-		n = 4;
-	}
-	return buf_append(b, u, n);
+	return buf_append(b, u, utf8_encode(c, u));
 }
 
 static inline bool
@@ -263,7 +200,7 @@ mbox_name_encode(struct mbox_name_out *o, const char *in, size_t len,
 	bool		 run = false;
 
 	for (i = 0; i < len; i += n) {
-		if ((n = mbox_name_utf8_next(p + i, len - i, &c)) == 0) {
+		if ((n = utf8_decode(p + i, len - i, &c)) == 0) {
 			*error_r = "invalid UTF-8";
 			return -1;
 		}
@@ -519,7 +456,7 @@ mbox_name_check(const char *name, size_t len,
 		return -1;
 	}
 	for (i = 0; i < len; i += n) {
-		if ((n = mbox_name_utf8_next(p + i, len - i, &c)) == 0) {
+		if ((n = utf8_decode(p + i, len - i, &c)) == 0) {
 			*error_r = "mailbox name is not valid UTF-8";
 			return -1;
 		}
@@ -836,7 +773,7 @@ mbox_name_pattern_part(struct buf *b, const char *s, size_t len, bool utf8,
 		return mbox_name_decode(s, len, b, max, "pattern too long",
 		    error_r);
 	for (i = 0; i < len; i += n) {
-		if ((n = mbox_name_utf8_next(p + i, len - i, &c)) == 0) {
+		if ((n = utf8_decode(p + i, len - i, &c)) == 0) {
 			*error_r = "pattern is not valid UTF-8";
 			return -1;
 		}

@@ -24,6 +24,7 @@
 #include "mime.h"
 #include "mime_int.h"
 #include "str.h"
+#include "utf8.h"
 
 #include "banned.h"
 
@@ -215,60 +216,19 @@ enum mime_cs_kind {
 	MIME_CS_ICONV,
 };
 
-/* Encodes cp as UTF-8 into p (4 bytes of room); returns the length. */
-static size_t
-mime_utf8_put(char *p, uint32_t cp)
-{
-	if (cp < 0x80) {
-		p[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		p[0] = (char)(0xc0 | cp >> 6);
-		p[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		p[0] = (char)(0xe0 | cp >> 12);
-		p[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		p[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	p[0] = (char)(0xf0 | cp >> 18);
-	p[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	p[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	p[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Decodes the valid sequence of n bytes (imap_str_utf8_seq_len) at p. */
-static uint32_t
-mime_utf8_get(const char *s, size_t n)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	uint32_t		 cp;
-	size_t			 i;
-
-	if (n == 1)
-		return p[0];
-	cp = p[0] & (0x7f >> n);
-	for (i = 1; i < n; i++)
-		cp = cp << 6 | (p[i] & 0x3f);
-	return cp;
-}
-
 /* Valid UTF-8 kept, each byte of an invalid sequence U+FFFD. */
 static int
 mime_utf8_sanitize(struct buf *out, const char *p, size_t len)
 {
-	size_t	i = 0, start = 0, n;
+	uint32_t	cp;
+	size_t		i = 0, start = 0, n;
 
 	while (i < len) {
 		if ((unsigned char)p[i] < 0x80) {
 			i++;
 			continue;
 		}
-		if ((n = imap_str_utf8_seq_len(p + i, len - i)) > 0) {
+		if ((n = utf8_decode(p + i, len - i, &cp)) > 0) {
 			i += n;
 			continue;
 		}
@@ -300,8 +260,8 @@ mime_cp1252_to_utf8(struct buf *out, const char *p, size_t len)
 		if (c < 0x80)
 			chunk[n++] = (char)c;
 		else
-			n += mime_utf8_put(chunk + n,
-			    c < 0xa0 ? mime_cp1252[c - 0x80] : c);
+			n += utf8_encode(c < 0xa0 ? mime_cp1252[c - 0x80] : c,
+			    chunk + n);
 		if (n > sizeof(chunk) - 4) {
 			if (buf_append(out, chunk, n) == -1)
 				return -1;
@@ -756,6 +716,7 @@ int
 mime_fold(struct buf *out, const char *utf8, size_t len)
 {
 	char		chunk[1024];
+	uint32_t	cp;
 	size_t		i = 0, n = 0, k;
 	unsigned char	c;
 
@@ -764,14 +725,12 @@ mime_fold(struct buf *out, const char *utf8, size_t len)
 		if (c < 0x80) {
 			chunk[n++] = (char)mime_fold_ascii[c];
 			i++;
-		} else if ((k = imap_str_utf8_seq_len(utf8 + i,
-		    len - i)) == 0) {
+		} else if ((k = utf8_decode(utf8 + i, len - i, &cp)) == 0) {
 			memcpy(chunk + n, MIME_UTF8_REPLACEMENT, 3);
 			n += 3;
 			i++;
 		} else {
-			n += mime_utf8_put(chunk + n,
-			    mime_fold_cp(mime_utf8_get(utf8 + i, k)));
+			n += utf8_encode(mime_fold_cp(cp), chunk + n);
 			i += k;
 		}
 		if (n > sizeof(chunk) - 4) {
@@ -832,7 +791,7 @@ mime_search_body(struct mime_search *s, const struct mime_part *p)
 	}
 	charset = mime_part_charset(p);
 	if (mime_charset_kind(charset, name) != MIME_CS_UTF8 ||
-	    !imap_str_utf8_valid(data, len)) {
+	    !utf8_valid(data, len)) {
 		buf_reset(&s->b);
 		if (mime_to_utf8(&s->b, data, len, charset) == -1)
 			return -1;

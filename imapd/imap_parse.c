@@ -26,6 +26,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/str.h"
+#include "common/utf8.h"
 #include "common/xmalloc.h"
 
 #include "imapd/imap_parse.h"
@@ -107,46 +108,6 @@ imap_parse_all_chars(const char *s, size_t len, bool (*ok)(unsigned char))
 	for (i = 0; i < len; i++) {
 		if (!ok((unsigned char)s[i]))
 			return false;
-	}
-	return true;
-}
-
-/* Well-formed UTF-8: no overlong forms, surrogates or values > U+10FFFF. */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	cp, min;
-
-	while (i < len) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			n = 1;
-			cp = s[i] & 0x1f;
-			min = 0x80;
-		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			n = 2;
-			cp = s[i] & 0x0f;
-			min = 0x800;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			n = 3;
-			cp = s[i] & 0x07;
-			min = 0x10000;
-		} else
-			return false;
-		if (len - i <= n)
-			return false;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
 	}
 	return true;
 }
@@ -728,7 +689,7 @@ parse_quoted(struct imap_parser *p, struct imap_arg *a)
 	p->pos = i + 1;
 	/* RFC 6855 3: under UTF8=ACCEPT quoted strings are UTF-8. */
 	if (high && p->lim->utf8_accept &&
-	    !utf8_valid((const unsigned char *)a->str, a->len))
+	    !utf8_valid(a->str, a->len))
 		return perr(p, "Invalid UTF-8 in quoted string");
 	return 0;
 }

@@ -22,6 +22,7 @@
 
 #include "common/error.h"
 #include "common/str.h"
+#include "common/utf8.h"
 #include "smtpd/smtp_parse.h"
 
 #include "common/banned.h"
@@ -74,36 +75,11 @@ to_lower(unsigned char c)
 static size_t
 utf8_seq(const unsigned char *p, size_t avail)
 {
-	unsigned char	c = p[0];
-	size_t		n, i;
-	unsigned char	lo = 0x80, hi = 0xbf;
+	uint32_t	cp;
+	size_t		n;
 
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;	/* ASCII, continuation, overlong C0/C1, F5+ */
-	if (avail < n)
-		return 0;
-	if (c == 0xc2)
-		lo = 0xa0;	/* U+0080-U+009F are C1 controls */
-	else if (c == 0xe0)
-		lo = 0xa0;	/* overlong */
-	else if (c == 0xed)
-		hi = 0x9f;	/* surrogates */
-	else if (c == 0xf0)
-		lo = 0x90;	/* overlong */
-	else if (c == 0xf4)
-		hi = 0x8f;	/* above U+10FFFF */
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
+	n = utf8_decode(p, avail, &cp);
+	return n < 2 || cp < 0xa0 ? 0 : n;
 }
 
 /* Checks a non-ASCII byte at p: E_8BIT, or E_SYNTAX when malformed. */
@@ -789,27 +765,6 @@ parse_notify(const struct smtp_parse_param *pa, unsigned int *notify_r,
 	return 0;
 }
 
-/* Appends code point cp as UTF-8 to dst[*o] (room checked by the caller). */
-static void
-utf8_put(uint32_t cp, char *dst, size_t *o)
-{
-	if (cp < 0x80)
-		dst[(*o)++] = (char)cp;
-	else if (cp < 0x800) {
-		dst[(*o)++] = (char)(0xc0 | (cp >> 6));
-		dst[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		dst[(*o)++] = (char)(0xe0 | (cp >> 12));
-		dst[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		dst[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	} else {
-		dst[(*o)++] = (char)(0xf0 | (cp >> 18));
-		dst[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		dst[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		dst[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	}
-}
-
 /*
  * RFC 6533 3: utf-8-addr-xtext / utf-8-addr-unitext.  QCHAR is printable
  * ASCII but "+", "=" and "\"; "\x{HEX}" (upper-case hex, 2 to 6 digits,
@@ -846,7 +801,7 @@ decode_utf8_addr(const char *src, size_t len, bool smtputf8, char *dst,
 			if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
 			    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
 				goto bad;
-			utf8_put(cp, dst, &o);
+			o += utf8_encode(cp, dst + o);
 		} else if (p[i] >= 0x80) {
 			if (!smtputf8)
 				return fail(SMTP_PARSE_E_8BIT,

@@ -18,7 +18,7 @@
  * match; no more than max_args); typed results hold no NUL; normalized
  * sets are sorted, disjoint, within 1..star, and iterate to their count.
  */
-/* fuzz-sources: imapd/imap_parse.c imapd/imap_parse_args.c common/buf.c common/str.c common/error.c common/xmalloc.c common/log.c */
+/* fuzz-sources: imapd/imap_parse.c imapd/imap_parse_args.c common/buf.c common/str.c common/error.c common/xmalloc.c common/log.c common/utf8.c */
 /* fuzz-libs: */
 #include "config.h"
 

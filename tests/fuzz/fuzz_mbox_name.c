@@ -15,7 +15,7 @@
  * prefix of the name may match, and all the matching of one input must
  * finish within MATCH_SECONDS (a backtracking matcher would not).
  */
-/* fuzz-sources: common/mbox_name.c common/buf.c common/log.c common/error.c common/str.c common/xmalloc.c */
+/* fuzz-sources: common/mbox_name.c common/buf.c common/log.c common/error.c common/str.c common/xmalloc.c common/utf8.c */
 /* fuzz-libs: */
 #include "config.h"
 

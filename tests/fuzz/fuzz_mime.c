@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: common/mime.c common/mime_imap.c common/mime_decode.c common/imap_str.c common/buf.c common/str.c common/xmalloc.c common/error.c common/log.c */
+/* fuzz-sources: common/mime.c common/mime_imap.c common/mime_decode.c common/imap_str.c common/buf.c common/str.c common/xmalloc.c common/error.c common/log.c common/utf8.c */
 /* fuzz-libs: */
 /*
  * Fuzz target for the MIME parser and everything built on it
@@ -31,6 +31,7 @@
 #include "common/buf.h"
 #include "common/imap_str.h"
 #include "common/mime.h"
+#include "common/utf8.h"
 
 #include "common/banned.h"
 
@@ -235,15 +236,15 @@ fuzz_decoders(const char *msg, size_t len)
 	CHECK(b.len == mime_decoded_size(MIME_CTE_BASE64, msg, len));
 	buf_reset(&b);
 	CHECK(mime_decode_header(&b, msg, len) == 0);
-	CHECK(imap_str_utf8_valid(b.data, b.len));
+	CHECK(utf8_valid(b.data, b.len));
 	for (i = 0; i < N_ELEMENTS(charsets); i++) {
 		buf_reset(&b);
 		CHECK(mime_to_utf8(&b, msg, len, charsets[i]) == 0);
-		CHECK(imap_str_utf8_valid(b.data, b.len));
+		CHECK(utf8_valid(b.data, b.len));
 	}
 	buf_reset(&b);
 	CHECK(mime_fold(&b, msg, len) == 0);
-	CHECK(imap_str_utf8_valid(b.data, b.len));
+	CHECK(utf8_valid(b.data, b.len));
 	buf_reset(&b);
 	CHECK(mime_header_fields(&b, msg, len, names, 2, false) == 0);
 	buf_reset(&b);

@@ -10,7 +10,7 @@
  * local_len, no control bytes, 8-bit bytes only under SMTPUTF8, and is
  * idempotent: wrapped in "<>" it parses back to itself with nothing left.
  */
-/* fuzz-sources: smtpd/smtp_parse.c common/error.c common/str.c */
+/* fuzz-sources: smtpd/smtp_parse.c common/error.c common/str.c common/utf8.c */
 /* fuzz-libs: */
 #include "config.h"
 

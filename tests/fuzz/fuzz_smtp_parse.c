@@ -11,7 +11,7 @@
  * sets a kind and a text; parameters point inside their string; decoded
  * values are printable ASCII; xtext encode/decode round-trips.
  */
-/* fuzz-sources: smtpd/smtp_parse.c common/error.c common/str.c */
+/* fuzz-sources: smtpd/smtp_parse.c common/error.c common/str.c common/utf8.c */
 /* fuzz-libs: */
 #include "config.h"
 

@@ -108,28 +108,6 @@ START_TEST(test_8bit)
 }
 END_TEST
 
-START_TEST(test_utf8_valid)
-{
-	ck_assert(imap_str_utf8_valid(S("")));
-	ck_assert(imap_str_utf8_valid(S("plain ascii\0with nul")));
-	ck_assert(imap_str_utf8_valid(S("\xe6\x97\xa5\xe6\x9c\xac")));
-	ck_assert(!imap_str_utf8_valid(S("\x80")));		/* lone cont. */
-	ck_assert(!imap_str_utf8_valid(S("\xc1\xbf")));		/* overlong 2 */
-	ck_assert(!imap_str_utf8_valid(S("\xe0\x9f\xbf")));	/* overlong 3 */
-	ck_assert(!imap_str_utf8_valid(S("\xf0\x8f\xbf\xbf")));	/* overlong 4 */
-	ck_assert(!imap_str_utf8_valid(S("\xed\xa0\x80")));	/* surrogate */
-	ck_assert(imap_str_utf8_valid(S("\xed\x9f\xbf")));	/* U+D7FF */
-	ck_assert(!imap_str_utf8_valid(S("\xf4\x90\x80\x80")));	/* > 10FFFF */
-	ck_assert(!imap_str_utf8_valid(S("\xf5\x80\x80\x80")));
-	ck_assert(!imap_str_utf8_valid(S("\xff")));
-	ck_assert(!imap_str_utf8_valid(S("\xe6\x97")));		/* cut */
-	ck_assert(!imap_str_utf8_valid(S("\xe6\x41\xa5")));	/* bad cont. */
-	ck_assert_uint_eq(imap_str_utf8_seq_len(S("\xf0\x9f\x98\x80")), 4);
-	ck_assert_uint_eq(imap_str_utf8_seq_len("", 0), 0);
-	ck_assert_uint_eq(imap_str_utf8_seq_len(S("\0")), 1);
-}
-END_TEST
-
 START_TEST(test_astring)
 {
 	static const char specials[] = " (){%*\"\\\x01\x1f\x7f\x80";
@@ -230,7 +208,6 @@ imap_str_suite(void)
 	tcase_add_test(tc, test_quoted);
 	tcase_add_test(tc, test_literal);
 	tcase_add_test(tc, test_8bit);
-	tcase_add_test(tc, test_utf8_valid);
 	tcase_add_test(tc, test_astring);
 	tcase_add_test(tc, test_nstring);
 	tcase_add_test(tc, test_limits);

@@ -30,6 +30,7 @@
 #include "common/buf.h"
 #include "common/imap_str.h"
 #include "common/mime.h"
+#include "common/utf8.h"
 #include "common/xmalloc.h"
 
 #include "common/banned.h"
@@ -1403,12 +1404,13 @@ END_TEST
 static void
 escape(struct buf *out, const char *p, size_t len)
 {
+	uint32_t	cp;
 	size_t		i, n;
 	unsigned char	c;
 
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)p[i];
-		if (c >= 0x80 && (n = imap_str_utf8_seq_len(p + i, len - i)) > 0) {
+		if (c >= 0x80 && (n = utf8_decode(p + i, len - i, &cp)) > 0) {
 			ck_assert_int_eq(buf_append(out, p + i, n), 0);
 			i += n - 1;
 		} else if (c < 0x20 || c >= 0x7f)
