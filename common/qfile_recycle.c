@@ -177,8 +177,11 @@ recycle_open(const char *src)
 
 	fd = open(src, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1) {
-		/* Anything we cannot use (a link, a FIFO) is litter. */
-		if (errno != ENOENT)
+		/*
+		 * A link or a FIFO is litter; other errors (EMFILE, EACCES)
+		 * say nothing about the file, which stays in the pool.
+		 */
+		if (errno == ELOOP || errno == ENXIO)
 			(void)unlink(src);
 		return -1;
 	}

@@ -1447,6 +1447,15 @@ START_TEST(test_recycle)
 	ck_assert_int_eq(unlink(path), 0);
 	free(path);
 
+	/* A FIFO: never opened for writing (no hang), removed as litter. */
+	ck_assert_int_eq(mkfifo(rpath, 0600), 0);
+	usleep(150000);
+	write_small(id[3]);
+	path = qpath(id[3]);
+	ck_assert_int_eq(access(rpath, F_OK), -1);
+	ck_assert_int_eq(unlink(path), 0);
+	free(path);
+
 	/* Bytes left by a crash before the truncate: the writer empties. */
 	write_whole(rpath, "leftover bytes of a message", 27);
 	usleep(150000);
