@@ -22,6 +22,7 @@ import pytest
 
 import postern_harness as ph
 import relay_harness as rh
+from test_smtpd import Raw as SmtpRaw
 from test_smtpd import service_user  # noqa: F401  (autouse: postern-auth)
 
 # ---- a tiny DNS client -----------------------------------------------------------
@@ -204,45 +205,11 @@ def test_sink_port_free_everywhere():
 
 # ---- the SMTP receiver ------------------------------------------------------------------
 
-class Raw:
-    """A line client for the receiver."""
-
-    def __init__(self, host, port, timeout=5):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed")
-            self.buf += data
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.rstrip(b"\r")
-
-    def reply(self):
-        lines = []
-        while True:
-            ln = self.line()
-            lines.append(ln)
-            if ln[3:4] != b"-":
-                return int(ln[:3]), lines
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.reply()
-
-    def closed(self, timeout=5):
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                if not self.sock.recv(4096):
-                    return True
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
-    def close(self):
-        self.sock.close()
+def Raw(host, port, timeout=5):
+    """test_smtpd's line client, to the receiver at host."""
+    c = SmtpRaw(port, host=host)
+    c.sock.settimeout(timeout)
+    return c
 
 
 @pytest.fixture
@@ -359,7 +326,7 @@ def test_receiver_helo_only_and_greetings(receivers):
 
     r421 = receivers("127.0.0.3", greeting="421 4.3.2 go away")
     c = Raw("127.0.0.3", r421.port)
-    assert c.reply() == (421, [b"421 4.3.2 go away"])
+    assert c.reply() == (421, [b"4.3.2 go away"])
     assert c.closed()
     c.close()
 
