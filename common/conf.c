@@ -1156,6 +1156,8 @@ conf_check(struct conf_parser *p)
 		    conf_show(c->syslog_facility, shown));
 	conf_check_choice(p, "smtpd_bare_newline", c->smtpd_bare_newline,
 	    (const char *const[]){ "reject", "normalize", NULL });
+	conf_check_choice(p, "imapd_plaintext_login", c->imapd_plaintext_login,
+	    (const char *const[]){ "no", "loopback", "yes", NULL });
 	conf_check_choice(p, "tls_min_protocol", c->tls_min_protocol,
 	    (const char *const[]){ "TLSv1.2", "TLSv1.3", NULL });
 	conf_check_choice(p, "smtp_tls_min_protocol", c->smtp_tls_min_protocol,
@@ -1212,10 +1214,11 @@ conf_check(struct conf_parser *p)
 			    conf_show(s->program, shown));
 		if (strcmp(s->chroot, "no") != 0 &&
 		    strcmp(s->chroot, "queue") != 0 &&
-		    strcmp(s->chroot, "empty") != 0 && s->chroot[0] != '/')
+		    strcmp(s->chroot, "empty") != 0 &&
+		    strcmp(s->chroot, "login") != 0 && s->chroot[0] != '/')
 			conf_error(p, conf_svc_line(p, i, "chroot"),
-			    "\"%s.chroot\": \"%s\" is not no, queue, empty or "
-			    "an absolute path", s->name,
+			    "\"%s.chroot\": \"%s\" is not no, queue, empty, "
+			    "login or an absolute path", s->name,
 			    conf_show(s->chroot, shown));
 		conf_check_listen(p, i);
 		for (j = 0; s->keep_caps != NULL && s->keep_caps[j] != NULL;

@@ -7,7 +7,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_PROTOCOL_VERSION	8
+#define IPC_PROTOCOL_VERSION	9
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -101,6 +101,18 @@ enum ipc_type {
 	IPC_QMGR_CTL,		/* -> qmgr: verb (flush|hold|release|delete|
 				   requeue), [id] (none: all); -> IPC_OK
 				   [text] or IPC_ERROR text */
+
+	/*
+	 * imap-login -> imap over login/imap, one per connection (then
+	 * closed): a client that has just logged in.  No answer: the mail
+	 * process answers the client's LOGIN or AUTHENTICATE itself.
+	 */
+	IPC_IMAP_HANDOVER,	/* token (from AUTH_RESULT), tag (of the login
+				   command), client (IP), local (IP), tls (0/1),
+				   [tls_info], [input: bytes the client sent
+				   after its login command], [enabled: none yet];
+				   fd: the client's socket, or one end of a
+				   socketpair that imap-login proxies to TLS */
 
 	IPC_TYPE_MAX
 };

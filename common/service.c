@@ -144,6 +144,9 @@ service_priv_target(const struct postern_config *c,
 		if (strcmp(s->chroot, "queue") == 0)
 			r = snprintf(chroot_buf, chroot_size, "%s",
 			    c->queue_directory);
+		else if (strcmp(s->chroot, "login") == 0)
+			r = snprintf(chroot_buf, chroot_size, "%s/login",
+			    c->queue_directory);
 		else if (strcmp(s->chroot, "empty") == 0)
 			r = snprintf(chroot_buf, chroot_size, "%s/empty",
 			    c->data_directory);

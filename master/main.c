@@ -146,11 +146,12 @@ master_make_dirs(struct master *m, const char **error_r)
 		const char	*path;
 		mode_t		 mode;
 		bool		 owned;		/* by mail_owner */
-	} dirs[11];
+	} dirs[12];
 	uid_t		 uid = (uid_t)-1;
 	gid_t		 gid = (gid_t)-1;
 	const char	*lookup_error;
 	char		*private_dir, *public_dir, *empty_dir, *incoming_dir;
+	char		*login_dir;
 	char		*corrupt_dir, *recycle_dir, *sched_dir[3];
 	static const char *const sched[3] = { "active", "deferred", "hold" };
 	size_t		 i;
@@ -169,6 +170,7 @@ master_make_dirs(struct master *m, const char **error_r)
 	private_dir = xasprintf("%s/private", cfg->queue_directory);
 	public_dir = xasprintf("%s/public", cfg->queue_directory);
 	empty_dir = xasprintf("%s/empty", cfg->data_directory);
+	login_dir = xasprintf("%s/login", cfg->queue_directory);
 	incoming_dir = xasprintf("%s/%s", cfg->queue_directory,
 	    QFILE_DIR_INCOMING);
 	corrupt_dir = xasprintf("%s/%s", cfg->queue_directory,
@@ -193,6 +195,13 @@ master_make_dirs(struct master *m, const char **error_r)
 	dirs[6].owned = true;
 	dirs[10].path = recycle_dir;		dirs[10].mode = 0700;
 	dirs[10].owned = true;
+	/*
+	 * The chroot of the login processes ("chroot = login"): the sockets
+	 * they talk to (authd, the mail processes) and nothing else; not
+	 * writable by them.
+	 */
+	dirs[11].path = login_dir;		dirs[11].mode = 0755;
+	dirs[11].owned = false;
 	/* The queue manager's scheduling folders (postern-queue(5)). */
 	for (i = 0; i < N_ELEMENTS(sched); i++) {
 		sched_dir[i] = xasprintf("%s/%s", cfg->queue_directory,
@@ -222,6 +231,7 @@ master_make_dirs(struct master *m, const char **error_r)
 	free(private_dir);
 	free(public_dir);
 	free(empty_dir);
+	free(login_dir);
 	free(incoming_dir);
 	free(corrupt_dir);
 	free(recycle_dir);

@@ -34,6 +34,8 @@ QMGR = BUILDDIR / "queue-manager" / "postern-queue-manager"
 DELIVERY = BUILDDIR / "delivery-agent" / "postern-delivery-agent"
 TRANSFER = BUILDDIR / "transfer-agent" / "postern-transfer-agent"
 POSTDROP = BUILDDIR / "postdrop" / "postern-postdrop"
+IMAP_LOGIN = BUILDDIR / "imapd" / "postern-imap-login"
+IMAP = BUILDDIR / "imapd" / "postern-imap"
 
 # Bounds of the waits (seconds).
 START_TIMEOUT = 10.0
@@ -224,7 +226,7 @@ def port_refuses(port):
 
 # The CONF_SERVICE rows of common/conf_defs.def.
 BUILTIN_SERVICES = ("authd", "smtpd", "queue-manager", "delivery-agent",
-                    "transfer-agent")
+                    "transfer-agent", "imap-login", "imap")
 
 
 class Instance:
@@ -268,6 +270,8 @@ class Instance:
                              ("postern-delivery-agent", DELIVERY),
                              ("postern-transfer-agent", TRANSFER),
                              ("postern-postdrop", POSTDROP),
+                             ("postern-imap-login", IMAP_LOGIN),
+                             ("postern-imap", IMAP),
                              ("postctl", POSTCTL)):
             link = self.libexec / name
             if not link.is_symlink():

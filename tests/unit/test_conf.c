@@ -719,7 +719,7 @@ END_TEST
 START_TEST(test_conf_service_checks)
 {
 	fails(SVC "t.chroot = yes\n", "t.conf:2: \"t.chroot\": \"yes\" is not "
-	    "no, queue, empty or an absolute path");
+	    "no, queue, empty, login or an absolute path");
 	fails(SVC "t.keep_caps = setuid chown\n",
 	    "t.conf:2: \"t.keep_caps\": \"chown\" is not setuid or setgid");
 	fails(SVC "t.process_min = 5\nt.process_limit = 4\n",
@@ -1037,6 +1037,20 @@ START_TEST(test_conf_round_trip)
 	    "smtpd_max_junk_commands = 20\n"
 	    "smtpd_max_header_size = 50k\n"
 	    "smtpd_sync_threads = 4\n"
+	    "imapd_plaintext_login = no\n"
+	    "imapd_max_line_length = 8k\n"
+	    "imapd_max_literal_size = 32k\n"
+	    "imapd_max_append_size = 10m\n"
+	    "imapd_max_bad_commands = 3\n"
+	    "imapd_max_login_commands = 10\n"
+	    "imapd_login_timeout = 30s\n"
+	    "imapd_idle_timeout = 1h\n"
+	    "imapd_max_connections_per_client = 7\n"
+	    "imapd_max_user_connections = 5\n"
+	    "imapd_max_search_keys = 100\n"
+	    "imapd_max_sequence_ranges = 500\n"
+	    "imapd_special_use_folders = Sent=Sent\n"
+	    "mailstore_max_folders = 50\n"
 	    "queue_scan_interval = 30s\n"
 	    "queue_retry_min = 1m\n"
 	    "queue_retry_max = 2h\n"
