@@ -471,7 +471,9 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 	} else if (uid)
 		(void)imap_parse_seqset_normalize(set, v->count > 0 ?
 		    v->msgs[v->count - 1].uid : 0);
-	else if (imap_parse_seqset_normalize(set, v->count)) {
+	else if (imap_parse_seqset_normalize(set, v->count) &&
+	    v->count > 0) {
+		/* In an empty mailbox "1:*" names nothing, as in Cyrus. */
 		imap_reply_bad(s, "Invalid messageset.");
 		return NULL;
 	}
