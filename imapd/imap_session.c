@@ -1074,7 +1074,8 @@ imap_session_free(struct imap_session *s)
 	if (s->append != NULL)
 		imap_append_abort(s);
 	imap_fetch_job_free(&s->fetch);
-	if (s->state == IMAP_STATE_SELECTED)
+	/* LOGOUT leaves the state, not the view. */
+	if (s->view.folder != NULL)
 		imap_view_close(s);
 	TAILQ_REMOVE(&d->sessions, s, entry);
 	imap_conn_free(&s->conn);
