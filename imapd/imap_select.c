@@ -158,7 +158,7 @@ imap_view_update(struct imap_session *s, bool expunges)
 	struct mstore_snap	*snap;
 	struct mstore_msg	 m;
 	const char		*error;
-	uint32_t		 i, j, old_count, removed = 0;
+	uint32_t		 i, j, old_count, removed = 0, held = 0;
 	int			 r;
 
 	if (s->state != IMAP_STATE_SELECTED)
@@ -194,6 +194,7 @@ imap_view_update(struct imap_session *s, bool expunges)
 				removed++;
 				continue;
 			}
+			held++;
 			v->msgs[j++] = *x;
 			continue;
 		}
@@ -232,7 +233,7 @@ imap_view_update(struct imap_session *s, bool expunges)
 	}
 	v->uidnext = mstore_folder_uidnext(v->folder);
 	/* Held-back expunges keep the view behind the index. */
-	if (expunges || removed == 0)
+	if (held == 0)
 		v->modseq = mstore_folder_modseq(v->folder);
 }
 

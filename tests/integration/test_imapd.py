@@ -644,3 +644,57 @@ def test_enable_utf8_names(srv):
     assert b"B&APw-cher" in b"".join(data), data
     m2.logout()
     r.close()
+
+
+@pytest.mark.skipif(not ph.is_root(), reason="needs root (privilege drop)")
+def test_privileges(srv):
+    """imap-login runs as postern-login, chrooted into spool/login, without
+    capabilities; imap as the mail user, without capabilities."""
+    m = login(srv)      # both processes are up and have served
+    seen = set()
+    for pid in srv.children():
+        try:
+            cmd = ph.proc_cmdline(pid)
+            status = ph.proc_status(pid)
+        except OSError:
+            continue
+        name = os.path.basename(cmd[0]) if cmd else ""
+        if name not in ("postern-imap-login", "postern-imap"):
+            continue
+        seen.add(name)
+        uid = int(status["Uid"].split()[1])
+        assert int(status["CapEff"], 16) == 0, (name, status["CapEff"])
+        assert int(status["CapPrm"], 16) == 0, (name, status["CapPrm"])
+        if name == "postern-imap-login":
+            assert uid == pwd.getpwnam(LOGIN_USER).pw_uid
+            assert os.readlink(f"/proc/{pid}/root") == \
+                str((srv.spool / "login").resolve())
+        else:
+            assert uid == pwd.getpwnam("nobody").pw_uid
+    assert seen == {"postern-imap-login", "postern-imap"}, seen
+    m.logout()
+
+
+def test_three_sessions_and_exists_during_fetch(srv):
+    """Three sessions on one folder: appends by one reach the other two at
+    their next command, expunges are held back during FETCH by sequence
+    number and reported at the next NOOP."""
+    s = [login(srv, "bob@example.test") for _ in range(3)]
+    s[0].create("Three")
+    for i in range(4):
+        s[0].append("Three", None, None, msg(i))
+    for x in s:
+        x.select("Three")
+    s[1].append("Three", None, None, msg(9))
+    typ, data = s[2].noop()
+    assert s[2].response("EXISTS")[1][-1] == b"5"
+    s[0].store("1", "+FLAGS", "(\\Deleted)")
+    s[0].expunge()
+    typ, data = s[2].fetch("1", "(UID)")
+    assert s[2].response("EXPUNGE") == ("EXPUNGE", [None])
+    typ, data = s[2].noop()
+    assert s[2].response("EXPUNGE")[1] == [b"1"]
+    typ, data = s[1].uid("FETCH", "1:*", "(UID)")
+    assert s[1].response("EXPUNGE")[1] == [b"1"]
+    for x in s:
+        x.logout()
