@@ -183,21 +183,7 @@ imap_fetch_step(struct imap_session *s)
 			    IMAP_CONN_OUTPUT_HIGH)
 				break;
 		}
-		seq = 0;
-		{
-			/* the sequence number of this UID in the view */
-			uint32_t lo = 0, hi = v->count, mid, uid = j->uids[j->next];
-
-			while (lo < hi) {
-				mid = lo + (hi - lo) / 2;
-				if (v->msgs[mid].uid < uid)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo < v->count && v->msgs[lo].uid == uid)
-				seq = lo + 1;
-		}
+		seq = imap_view_seq(v, j->uids[j->next]);
 		if (seq == 0) {
 			j->next++;
 			continue;
@@ -268,49 +254,6 @@ imap_fetch_drained(struct imap_session *s)
 	imap_fetch_run(s);
 }
 
-/*
- * The UIDs a sequence set names (imap_select.c has the same for STORE
- * and COPY; FETCH needs it before the view is brought up to date).
- */
-static uint32_t *
-imap_fetch_uids(struct imap_session *s, struct imap_seqset *set, size_t *n_r)
-{
-	struct imap_view	*v = &s->view;
-	struct imap_seqset_iter	 it;
-	uint32_t		*uids, x;
-	size_t			 n = 0;
-	uint32_t		 i;
-
-	*n_r = 0;
-	if (set->dollar) {
-		*set = v->saved;
-		if (set->ranges == NULL)
-			set->nranges = 0;
-	} else if (s->cmd.uid)
-		(void)imap_parse_seqset_normalize(set, v->count > 0 ?
-		    v->msgs[v->count - 1].uid : 0);
-	else if (imap_parse_seqset_normalize(set, v->count) &&
-	    v->count > 0) {
-		/* In an empty mailbox "1:*" names nothing, as in Cyrus. */
-		imap_reply_bad(s, "Invalid messageset.");
-		return NULL;
-	}
-	uids = xreallocarray(NULL, v->count > 0 ? v->count : 1,
-	    sizeof(*uids));
-	if (s->cmd.uid || set->dollar) {
-		for (i = 0; i < v->count; i++)
-			if (imap_parse_seqset_contains(set, v->msgs[i].uid))
-				uids[n++] = v->msgs[i].uid;
-	} else {
-		imap_parse_seqset_iter_init(&it, set);
-		while (imap_parse_seqset_iter_next(&it, &x))
-			if (x >= 1 && x <= v->count)
-				uids[n++] = v->msgs[x - 1].uid;
-	}
-	*n_r = n;
-	return uids;
-}
-
 void
 imap_cmd_fetch(struct imap_session *s)
 {
@@ -326,7 +269,8 @@ imap_cmd_fetch(struct imap_session *s)
 		imap_reply_bad(s, "%s", error);
 		return;
 	}
-	if ((j->uids = imap_fetch_uids(s, &j->fetch.set, &j->n)) == NULL) {
+	if ((j->uids = imap_set_uids(s, &j->fetch.set, s->cmd.uid,
+	    &j->n)) == NULL) {
 		free(j);
 		return;
 	}
@@ -342,19 +286,12 @@ imap_cmd_fetch(struct imap_session *s)
 	if (!v->readonly && j->n > 0 && imap_fetch_sets_seen(&j->fetch)) {
 		j->seen = xreallocarray(NULL, j->n, sizeof(*j->seen));
 		for (i = 0; i < j->n; i++) {
-			uint32_t lo = 0, hi = v->count, mid;
+			uint32_t seq = imap_view_seq(v, j->uids[i]);
 
-			while (lo < hi) {
-				mid = lo + (hi - lo) / 2;
-				if (v->msgs[mid].uid < j->uids[i])
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo < v->count && (v->msgs[lo].flags &
+			if (seq != 0 && (v->msgs[seq - 1].flags &
 			    MSTORE_F_SEEN) == 0) {
 				j->seen[j->nseen++] = j->uids[i];
-				v->msgs[lo].flags |= MSTORE_F_SEEN;
+				v->msgs[seq - 1].flags |= MSTORE_F_SEEN;
 			}
 		}
 		if (j->nseen > 0 && mstore_store(v->folder, j->seen, j->nseen,

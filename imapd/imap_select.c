@@ -448,12 +448,7 @@ imap_cmd_expunge(struct imap_session *s)
 
 /* ---- sequence sets ------------------------------------------------------- */
 
-/*
- * The UIDs a sequence set names in the view, ascending (sets of UIDs
- * keep only those the view has).  Returns the array (n_r may be 0) or
- * NULL after a BAD reply (a sequence number past the end).
- */
-static uint32_t *
+uint32_t *
 imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
     size_t *n_r)
 {
@@ -511,8 +506,7 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 	return uids;
 }
 
-/* The sequence number of uid in the view, or 0. */
-static uint32_t
+uint32_t
 imap_view_seq(const struct imap_view *v, uint32_t uid)
 {
 	uint32_t	lo = 0, hi = v->count, mid;

@@ -126,7 +126,16 @@ void	imap_idle_line(struct imap_session *s, const char *data, size_t len);
  */
 void	imap_view_update(struct imap_session *s, bool expunges);
 void	imap_view_close(struct imap_session *s);
-/* Status of the selected mailbox from the view. */
+/*
+ * The UIDs a sequence set (of UIDs when uid) names in the view,
+ * ascending, only those the view has; "$" is the saved result.  Returns
+ * the array (free it; *n_r may be 0), or NULL after a BAD reply (a
+ * sequence number past the end).
+ */
+uint32_t *imap_set_uids(struct imap_session *s, struct imap_seqset *set,
+	    bool uid, size_t *n_r);
+/* The sequence number of uid in the view, or 0 when it has none. */
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 void	imap_fetch_job_free(struct imap_fetch_job **jp);
 void	imap_fetch_drained(struct imap_session *s);
 

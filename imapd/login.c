@@ -96,6 +96,17 @@ login_allowed(const struct login_session *s)
 	    imapd_is_loopback(s->conn.addr);
 }
 
+/* Answers NO when a password may not be taken here. */
+static bool
+login_check_allowed(struct login_session *s)
+{
+	if (login_allowed(s))
+		return true;
+	imap_conn_tagged(&s->conn, s->tag, "NO", "[PRIVACYREQUIRED] "
+	    "Plaintext authentication disallowed on non-secure connections.");
+	return false;
+}
+
 static void
 login_capability(struct login_session *s, struct buf *b)
 {
@@ -359,12 +370,8 @@ login_cmd_login(struct login_session *s)
 		(void)imap_conn_count_bad(&s->conn);
 		return;
 	}
-	if (!login_allowed(s)) {
-		imap_conn_tagged(&s->conn, s->tag, "NO", "[PRIVACYREQUIRED] "
-		    "Plaintext authentication disallowed on non-secure "
-		    "connections.");
+	if (!login_check_allowed(s))
 		return;
-	}
 	/* PLAIN: "" NUL user NUL password. */
 	resp = buf_new(user.len + pass.len + 2, user.len + pass.len + 2);
 	if (buf_append_byte(resp, 0) == -1 ||
@@ -399,12 +406,8 @@ login_cmd_authenticate(struct login_session *s)
 		    "authentication mechanism.");
 		return;
 	}
-	if (!login_allowed(s)) {
-		imap_conn_tagged(&s->conn, s->tag, "NO", "[PRIVACYREQUIRED] "
-		    "Plaintext authentication disallowed on non-secure "
-		    "connections.");
+	if (!login_check_allowed(s))
 		return;
-	}
 	if (!has_ir) {
 		login_auth_start(s, mech.data, NULL, 0);
 		return;
