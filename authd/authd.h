@@ -26,9 +26,18 @@
 #define AUTHD_PURGE_INTERVAL	5	/* seconds between purges */
 #define AUTHD_PLAIN_WARN_MAX	10000	/* users remembered as warned */
 
+/*
+ * What a listener's clients may ask: auth (smtpd: SASL and recipients),
+ * userdb (the queue manager: users and recipients), and for the sockets in
+ * queue_directory/login, which every local user can reach, only what the
+ * IMAP and POP3 processes need: login (SASL) and token (redeeming a login
+ * token, which only a client holding one can use).
+ */
 enum authd_role {
 	AUTHD_ROLE_AUTH = 0x01,
 	AUTHD_ROLE_USERDB = 0x02,
+	AUTHD_ROLE_LOGIN = 0x04,
+	AUTHD_ROLE_TOKEN = 0x08,
 };
 
 struct authd;

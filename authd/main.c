@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * postern-authd: the only process that reads password hashes (DESIGN.md).
- * It runs on common/service.c with two listeners, "auth" and "userdb"
- * (see authd.h), and speaks the framed protocol of common/ipc.h on each
- * connection: a HELLO first, then requests, each answered with the same
- * peer_id.  A request of the wrong role or with a missing or invalid field
- * gets IPC_ERROR and the connection stays usable; a frame that breaks the
- * framing or the size limit closes that connection only (ipc.c).
+ * It runs on common/service.c with listeners of four roles (auth, userdb,
+ * login, token: see authd.h), and speaks the framed protocol of
+ * common/ipc.h on each connection: a HELLO first, then requests, each
+ * answered with the same peer_id.  A request of the wrong role or with a
+ * missing or invalid field gets IPC_ERROR and the connection stays
+ * usable; a frame that breaks the framing or the size limit closes that
+ * connection only (ipc.c).
  *
  * Logins: a SASL exchange (sasl.c) yields a user and password; the user is
  * looked up with resolve_user() and the password checked with
@@ -83,7 +84,16 @@ authd_ip_valid(const char *s)
 static const char *
 authd_role_name(enum authd_role role)
 {
-	return role == AUTHD_ROLE_AUTH ? "auth" : "userdb";
+	switch (role) {
+	case AUTHD_ROLE_AUTH:
+		return "auth";
+	case AUTHD_ROLE_LOGIN:
+		return "login";
+	case AUTHD_ROLE_TOKEN:
+		return "token";
+	default:
+		return "userdb";
+	}
 }
 
 /* A monotonic time as wall-clock text, for "locked out until". */
@@ -723,10 +733,14 @@ static const struct authd_request {
 	unsigned int	 roles;		/* AUTHD_ROLE_* it is allowed on */
 	int		(*handler)(struct authd_client *, struct ipc_msg *);
 } authd_requests[] = {
-	{ IPC_AUTH_BEGIN,	AUTHD_ROLE_AUTH,	authd_auth_begin },
-	{ IPC_AUTH_CONTINUE,	AUTHD_ROLE_AUTH,	authd_auth_continue },
-	{ IPC_AUTH_ABORT,	AUTHD_ROLE_AUTH,	authd_auth_abort },
-	{ IPC_TOKEN_REDEEM,	AUTHD_ROLE_USERDB,	authd_token_redeem },
+	{ IPC_AUTH_BEGIN,	AUTHD_ROLE_AUTH | AUTHD_ROLE_LOGIN,
+	    authd_auth_begin },
+	{ IPC_AUTH_CONTINUE,	AUTHD_ROLE_AUTH | AUTHD_ROLE_LOGIN,
+	    authd_auth_continue },
+	{ IPC_AUTH_ABORT,	AUTHD_ROLE_AUTH | AUTHD_ROLE_LOGIN,
+	    authd_auth_abort },
+	{ IPC_TOKEN_REDEEM,	AUTHD_ROLE_USERDB | AUTHD_ROLE_TOKEN,
+	    authd_token_redeem },
 	{ IPC_USER_LOOKUP,	AUTHD_ROLE_USERDB,	authd_user_lookup },
 	{ IPC_RCPT_LOOKUP,	AUTHD_ROLE_AUTH | AUTHD_ROLE_USERDB,
 	    authd_rcpt_lookup },
@@ -824,9 +838,13 @@ authd_accept(struct service *sv, int fd, const struct service_listener *l,
 		role = AUTHD_ROLE_AUTH;
 	else if (strcmp(l->role, "userdb") == 0)
 		role = AUTHD_ROLE_USERDB;
+	else if (strcmp(l->role, "login") == 0)
+		role = AUTHD_ROLE_LOGIN;
+	else if (strcmp(l->role, "token") == 0)
+		role = AUTHD_ROLE_TOKEN;
 	else {
-		log_error("listener %s has role \"%s\": authd knows only auth "
-		    "and userdb", l->address, l->role);
+		log_error("listener %s has role \"%s\": authd knows only auth, "
+		    "userdb, login and token", l->address, l->role);
 		(void)close(fd);
 		return;
 	}

@@ -199,11 +199,11 @@ imapd_post_jail(struct service *sv, const char **error_r)
 
 	if (strcmp(service_conf(sv)->chroot, "no") != 0) {
 		*error_r = "imap.chroot must be no (the mail processes reach "
-		    "authd's socket in queue_directory)";
+		    "authd's token socket in queue_directory/login)";
 		return -1;
 	}
-	/* authd's userdb socket by its full path: we stay outside the spool. */
-	path = xasprintf("%s/%s", cfg->queue_directory, IMAPD_USERDB_SOCKET);
+	/* authd's token socket by its full path: we stay outside the spool. */
+	path = xasprintf("%s/%s", cfg->queue_directory, IMAPD_TOKEN_SOCKET);
 	d->authd = authd_client_new(service_base(sv), path, "imap");
 	free(path);
 	return 0;

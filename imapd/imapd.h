@@ -19,8 +19,11 @@
  */
 #define IMAPD_AUTH_SOCKET	"auth"
 #define IMAPD_HANDOVER_SOCKET	"imap"
-/* The mail processes' authd socket, relative to queue_directory. */
-#define IMAPD_USERDB_SOCKET	"private/auth-userdb"
+/*
+ * The mail processes' authd socket (only redeems tokens), relative to
+ * queue_directory: in login/, where the mail user can reach it.
+ */
+#define IMAPD_TOKEN_SOCKET	"login/token"
 /* The service name tokens are issued for. */
 #define IMAPD_SERVICE		"imap"
 /* Largest handover message: the pipelined input plus a little. */
