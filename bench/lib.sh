@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: ISC
 #
 # bench/lib.sh: what the benchmark scripts share (bench/README.md), sourced
-# by bench/smtp-accept, bench/e2e-maildir and bench/relay-sink after they
-# have set
+# by bench/smtp-accept, bench/e2e-maildir, bench/relay-sink and
+# bench/imap-dovecot after they have set
 #
 #   BENCH_NAME   the script's name, for messages and written files
 #   ROOT BUILD   the source tree and build-bench/ in it

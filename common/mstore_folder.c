@@ -1581,6 +1581,32 @@ mstore_watch_read(evutil_socket_t fd, short what ATTR_UNUSED,
 	}
 }
 
+/* Closes the inotify descriptor (no folder is watched). */
+static void
+mstore_ino_close(void)
+{
+	if (mstore_ino.ev != NULL)
+		event_free(mstore_ino.ev);
+	(void)close(mstore_ino.fd);
+	mstore_ino.fd = -1;
+	mstore_ino.ev = NULL;
+	mstore_ino.base = NULL;
+}
+
+/* Drops f's inotify watches and its timer. */
+static void
+mstore_watch_unhook(struct mstore_folder *f)
+{
+	if (f->wd_cur != -1)
+		(void)inotify_rm_watch(mstore_ino.fd, f->wd_cur);
+	if (f->wd_new != -1)
+		(void)inotify_rm_watch(mstore_ino.fd, f->wd_new);
+	f->wd_cur = f->wd_new = -1;
+	if (f->timer != NULL)
+		event_free(f->timer);
+	f->timer = NULL;
+}
+
 struct mstore_watch *
 mstore_watch_new(struct event_base *base, struct mstore_folder *f,
     mstore_watch_cb *cb, void *ctx, const char **error_r)
@@ -1606,11 +1632,7 @@ mstore_watch_new(struct event_base *base, struct mstore_folder *f,
 		if (mstore_ino.ev == NULL || event_add(mstore_ino.ev,
 		    NULL) == -1) {
 			*error_r = "cannot add the inotify event";
-			if (mstore_ino.ev != NULL)
-				event_free(mstore_ino.ev);
-			(void)close(mstore_ino.fd);
-			mstore_ino.fd = -1;
-			mstore_ino.ev = NULL;
+			mstore_ino_close();
 			return NULL;
 		}
 	}
@@ -1625,23 +1647,9 @@ mstore_watch_new(struct event_base *base, struct mstore_folder *f,
 		if (f->wd_cur == -1 || f->wd_new == -1 || f->timer == NULL) {
 			*error_r = error_fmt("inotify_add_watch %s: %m",
 			    f->path);
-			if (f->wd_cur != -1)
-				(void)inotify_rm_watch(mstore_ino.fd,
-				    f->wd_cur);
-			if (f->wd_new != -1)
-				(void)inotify_rm_watch(mstore_ino.fd,
-				    f->wd_new);
-			f->wd_cur = f->wd_new = -1;
-			if (f->timer != NULL)
-				event_free(f->timer);
-			f->timer = NULL;
-			if (mstore_ino.folders == NULL) {
-				event_free(mstore_ino.ev);
-				(void)close(mstore_ino.fd);
-				mstore_ino.fd = -1;
-				mstore_ino.ev = NULL;
-				mstore_ino.base = NULL;
-			}
+			mstore_watch_unhook(f);
+			if (mstore_ino.folders == NULL)
+				mstore_ino_close();
 			return NULL;
 		}
 		f->watch_next = mstore_ino.folders;
@@ -1676,13 +1684,7 @@ mstore_watch_free(struct mstore_watch **wp)
 	}
 	free(w);
 	if (f->watches == NULL) {
-		if (f->wd_cur != -1)
-			(void)inotify_rm_watch(mstore_ino.fd, f->wd_cur);
-		if (f->wd_new != -1)
-			(void)inotify_rm_watch(mstore_ino.fd, f->wd_new);
-		f->wd_cur = f->wd_new = -1;
-		event_free(f->timer);
-		f->timer = NULL;
+		mstore_watch_unhook(f);
 		for (fp = &mstore_ino.folders; *fp != NULL;
 		    fp = &(*fp)->watch_next) {
 			if (*fp == f) {
@@ -1690,13 +1692,8 @@ mstore_watch_free(struct mstore_watch **wp)
 				break;
 			}
 		}
-		if (mstore_ino.folders == NULL) {
-			event_free(mstore_ino.ev);
-			(void)close(mstore_ino.fd);
-			mstore_ino.fd = -1;
-			mstore_ino.ev = NULL;
-			mstore_ino.base = NULL;
-		}
+		if (mstore_ino.folders == NULL)
+			mstore_ino_close();
 	}
 	mstore_folder_close(&f);
 }

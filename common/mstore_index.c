@@ -823,17 +823,43 @@ struct mstore_plan_item {
 };
 
 struct mstore_plan {
-	struct mstore_plan_item	*items;
-	size_t			 n;
-	size_t			 cap;
-	struct buf		 names;
+	struct mstore_plan_item		*items;
+	size_t				 n;
+	size_t				 cap;
+	struct buf			 names;
+	const struct mstore_plan_op	*op;	/* the operation */
+};
+
+/* Plans what is done to the message uid found as rec and oname (or not). */
+typedef void mstore_plan_fn(struct mstore_plan *plan, uint32_t uid,
+	    const struct mstore_rec *rec, const char *oname, void *ctx);
+/* An item's file work: 0, or -1 with errno. */
+typedef int mstore_plan_act_fn(struct mstore_folder *f,
+	    const struct mstore_plan *plan, const struct mstore_plan_item *it);
+/* Records an item done, found in txn as rec and oname: 0 or an MDB code. */
+typedef int mstore_plan_put_fn(struct mstore_folder *f, MDB_txn *txn,
+	    const struct mstore_plan *plan, const struct mstore_plan_item *it,
+	    struct mstore_rec *rec, const char *oname, struct mstore_meta *m);
+
+/*
+ * A message operation: plan makes its items, act does their file work
+ * ("verb" names it in errors) and put records those done in a write
+ * transaction, which first bumps the modseq in m if "modseq" is set.
+ */
+struct mstore_plan_op {
+	const char		*verb;
+	mstore_plan_fn		*plan;
+	mstore_plan_act_fn	*act;
+	mstore_plan_put_fn	*put;
+	bool			 modseq;
 };
 
 static void
-mstore_plan_init(struct mstore_plan *p)
+mstore_plan_init(struct mstore_plan *p, const struct mstore_plan_op *op)
 {
 	memset(p, 0, sizeof(*p));
 	buf_init(&p->names, 0, SIZE_MAX / 2);
+	p->op = op;
 }
 
 static void
@@ -883,177 +909,53 @@ mstore_base_len(const char *name)
 	return c != NULL ? (size_t)(c - name) : strlen(name);
 }
 
-/* ---- STORE ------------------------------------------------------------- */
-
+/* Plans the messages of uids[0..n) the index has, in a read transaction. */
 static int
-mstore_store_txn(struct mstore_folder *f, MDB_txn *txn, void *vctx,
-    const char **error_r)
+mstore_plan_make(struct mstore_folder *f, struct mstore_plan *plan,
+    const uint32_t *uids, size_t n, void *ctx, const char **error_r)
 {
-	struct mstore_plan	*plan = vctx;
-	struct mstore_plan_item	*it;
-	struct mstore_meta	 m;
-	struct mstore_rec	 rec;
-	const char		*oname, *nname;
-	size_t			 i, nlen;
-	int			 rc, found;
-
-	if (mstore_meta_txn(f, txn, &m, error_r) == -1)
-		return -1;
-	m.modseq++;
-	for (i = 0; i < plan->n; i++) {
-		it = &plan->items[i];
-		if (!it->done)
-			continue;
-		found = mstore_rec_get(f, txn, it->uid, &rec, &oname, error_r);
-		if (found == -1)
-			return -1;
-		if (found == 0)
-			continue;
-		mstore_meta_count(&m, true, rec.flags, true, it->nflags);
-		rec.flags = it->nflags;
-		rec.keywords = it->nkeywords;
-		rec.modseq = m.modseq;
-		nname = mstore_plan_name(plan, it->nname);
-		nlen = strlen(nname);
-		if ((rc = mstore_rec_put(f, txn, it->uid, &rec, nname, nlen,
-		    0)) != 0)
-			return rc;
-		if ((rc = mstore_namerec_put(f, txn, nname, it->base_len,
-		    it->uid, it->where, nname + it->base_len, 0)) != 0)
-			return rc;
-	}
-	return mstore_meta_put(f, txn, &m);
-}
-
-int
-mstore_store(struct mstore_folder *f, const uint32_t *uids, size_t n,
-    enum mstore_store_mode mode, uint8_t flags, uint32_t keywords,
-    size_t *changed_r, const char **error_r)
-{
-	struct mstore_plan	 plan;
-	struct mstore_plan_item	*it;
 	struct mstore_rec	 rec;
 	MDB_txn			*txn;
-	uint32_t		*retry = NULL, nk;
-	const uint32_t		*list = uids;
 	const char		*oname;
-	char			 info[64], nname[MSTORE_NAME_MAX + 1];
-	size_t			 i, count = n, nretry, changed = 0, blen;
-	uint8_t			 nf;
-	int			 pass, found, ret = -1, dfd, len;
+	size_t			 i;
+	int			 found;
 
-	if (changed_r != NULL)
-		*changed_r = 0;
-	if (f->deleted) {
-		*error_r = "mailbox deleted";
+	if (mstore_txn_read(f, &txn, error_r) == -1)
 		return -1;
+	for (i = 0; i < n; i++) {
+		found = mstore_rec_get(f, txn, uids[i], &rec, &oname, error_r);
+		if (found == -1) {
+			mdb_txn_abort(txn);
+			return -1;
+		}
+		if (found == 1)
+			plan->op->plan(plan, uids[i], &rec, oname, ctx);
 	}
-	flags &= MSTORE_F_ALL;
-	if (mstore_folder_lock(f, error_r) == -1)
-		return -1;
-	for (pass = 0; pass < 2; pass++) {
-		mstore_plan_init(&plan);
-		nretry = 0;
-		if (mstore_txn_read(f, &txn, error_r) == -1)
-			goto done;
-		for (i = 0; i < count; i++) {
-			found = mstore_rec_get(f, txn, list[i], &rec, &oname,
-			    error_r);
-			if (found == -1) {
-				mdb_txn_abort(txn);
-				goto done;
-			}
-			if (found == 0)
-				continue;
-			switch (mode) {
-			case MSTORE_STORE_ADD:
-				nf = rec.flags | flags;
-				nk = rec.keywords | keywords;
-				break;
-			case MSTORE_STORE_REMOVE:
-				nf = rec.flags & (uint8_t)~flags;
-				nk = rec.keywords & ~keywords;
-				break;
-			default:
-				nf = flags;
-				nk = keywords;
-				break;
-			}
-			if (nf == rec.flags && nk == rec.keywords)
-				continue;
-			blen = mstore_base_len(oname);
-			if (mstore_info_make(oname + blen, nf, nk, info,
-			    sizeof(info)) == -1)
-				continue;
-			len = snprintf(nname, sizeof(nname), "%.*s%s",
-			    (int)blen, oname, info);
-			if (len < 0 || (size_t)len >= sizeof(nname))
-				continue;
-			it = mstore_plan_add(&plan);
-			it->uid = list[i];
-			it->where = rec.where;
-			it->oflags = rec.flags;
-			it->nflags = nf;
-			it->nkeywords = nk;
-			it->base_len = blen;
-			it->oname = mstore_plan_str(&plan, oname,
-			    strlen(oname));
-			it->nname = mstore_plan_str(&plan, nname, (size_t)len);
-		}
-		mdb_txn_abort(txn);
-		for (i = 0; i < plan.n; i++) {
-			it = &plan.items[i];
-			dfd = mstore_where_fd(f, it->where);
-			if (it->where != MSTORE_WHERE_UNKNOWN &&
-			    renameat(dfd, mstore_plan_name(&plan, it->oname),
-			    dfd, mstore_plan_name(&plan, it->nname)) == 0) {
-				it->done = true;
-				changed++;
-				continue;
-			}
-			if (it->where != MSTORE_WHERE_UNKNOWN &&
-			    errno != ENOENT) {
-				*error_r = error_fmt("rename %s/%s: %m",
-				    f->path, mstore_plan_name(&plan,
-				    it->oname));
-				(void)mstore_txn_write(f, mstore_store_txn,
-				    &plan, error_r);
-				goto done;
-			}
-			/* Renamed meanwhile: sync and try once more. */
-			if (retry == NULL)
-				retry = xreallocarray(NULL, plan.n + 1,
-				    sizeof(*retry));
-			retry[nretry++] = it->uid;
-		}
-		if (mstore_txn_write(f, mstore_store_txn, &plan, error_r) == -1)
-			goto done;
-		mstore_plan_deinit(&plan);
-		if (nretry == 0 || pass == 1)
-			break;
-		if (mstore_folder_sync_full(f, error_r) == -1) {
-			ret = -1;
-			goto out;
-		}
-		list = retry;
-		count = nretry;
-	}
-	ret = 0;
-	if (changed_r != NULL)
-		*changed_r = changed;
-	goto out;
-done:
-	mstore_plan_deinit(&plan);
-out:
-	free(retry);
-	mstore_folder_unlock(f);
-	return ret;
+	mdb_txn_abort(txn);
+	return 0;
 }
 
-/* ---- EXPUNGE ----------------------------------------------------------- */
+/* Plans every message found, as it is (EXPUNGE, COPY). */
+static void
+mstore_plan_as_is(struct mstore_plan *plan, uint32_t uid,
+    const struct mstore_rec *rec, const char *oname, void *ctx ATTR_UNUSED)
+{
+	struct mstore_plan_item	*it;
 
+	it = mstore_plan_add(plan);
+	it->uid = uid;
+	it->where = rec->where;
+	it->nflags = rec->flags;
+	it->nkeywords = rec->keywords;
+	it->size = rec->size;
+	it->date = rec->date;
+	it->base_len = mstore_base_len(oname);
+	it->oname = mstore_plan_str(plan, oname, strlen(oname));
+}
+
+/* Records the items done with the plan's put (mstore_txn_fn). */
 static int
-mstore_expunge_txn(struct mstore_folder *f, MDB_txn *txn, void *vctx,
+mstore_plan_txn(struct mstore_folder *f, MDB_txn *txn, void *vctx,
     const char **error_r)
 {
 	struct mstore_plan	*plan = vctx;
@@ -1064,9 +966,12 @@ mstore_expunge_txn(struct mstore_folder *f, MDB_txn *txn, void *vctx,
 	size_t			 i;
 	int			 rc, found;
 
-	if (mstore_meta_txn(f, txn, &m, error_r) == -1)
-		return -1;
-	m.modseq++;
+	memset(&m, 0, sizeof(m));
+	if (plan->op->modseq) {
+		if (mstore_meta_txn(f, txn, &m, error_r) == -1)
+			return -1;
+		m.modseq++;
+	}
 	for (i = 0; i < plan->n; i++) {
 		it = &plan->items[i];
 		if (!it->done)
@@ -1076,27 +981,31 @@ mstore_expunge_txn(struct mstore_folder *f, MDB_txn *txn, void *vctx,
 			return -1;
 		if (found == 0)
 			continue;
-		mstore_meta_count(&m, true, rec.flags, false, 0);
-		if ((rc = mstore_rec_del(f, txn, it->uid,
-		    mstore_plan_name(plan, it->oname), it->base_len)) != 0)
+		if ((rc = plan->op->put(f, txn, plan, it, &rec, oname,
+		    &m)) != 0)
 			return rc;
 	}
-	return mstore_meta_put(f, txn, &m);
+	return plan->op->modseq ? mstore_meta_put(f, txn, &m) : 0;
 }
 
-int
-mstore_expunge(struct mstore_folder *f, const uint32_t *uids, size_t n,
+/*
+ * Runs op on the messages of uids[0..n) under the folder lock: plans them
+ * in a read transaction, does the file work and records it.  Those whose
+ * file has gone (renamed meanwhile) are planned again after a full sync,
+ * once; what is still missing then was dropped by the sync.  *done_r
+ * counts the items whose file work was done.
+ */
+static int
+mstore_plan_run(struct mstore_folder *f, const struct mstore_plan_op *op,
+    const uint32_t *uids, size_t n, void *ctx, size_t *done_r,
     const char **error_r)
 {
 	struct mstore_plan	 plan;
 	struct mstore_plan_item	*it;
-	struct mstore_rec	 rec;
-	MDB_txn			*txn;
 	uint32_t		*retry = NULL;
 	const uint32_t		*list = uids;
-	const char		*oname;
-	size_t			 i, count = n, nretry;
-	int			 pass, found, ret = -1;
+	size_t			 i, count = n, nretry, done = 0;
+	int			 pass, ret = -1;
 
 	if (f->deleted) {
 		*error_r = "mailbox deleted";
@@ -1105,41 +1014,25 @@ mstore_expunge(struct mstore_folder *f, const uint32_t *uids, size_t n,
 	if (mstore_folder_lock(f, error_r) == -1)
 		return -1;
 	for (pass = 0; pass < 2; pass++) {
-		mstore_plan_init(&plan);
+		mstore_plan_init(&plan, op);
 		nretry = 0;
-		if (mstore_txn_read(f, &txn, error_r) == -1)
+		if (mstore_plan_make(f, &plan, list, count, ctx,
+		    error_r) == -1)
 			goto done;
-		for (i = 0; i < count; i++) {
-			found = mstore_rec_get(f, txn, list[i], &rec, &oname,
-			    error_r);
-			if (found == -1) {
-				mdb_txn_abort(txn);
-				goto done;
-			}
-			if (found == 0)
-				continue;
-			it = mstore_plan_add(&plan);
-			it->uid = list[i];
-			it->where = rec.where;
-			it->base_len = mstore_base_len(oname);
-			it->oname = mstore_plan_str(&plan, oname,
-			    strlen(oname));
-		}
-		mdb_txn_abort(txn);
 		for (i = 0; i < plan.n; i++) {
 			it = &plan.items[i];
 			if (it->where != MSTORE_WHERE_UNKNOWN &&
-			    unlinkat(mstore_where_fd(f, it->where),
-			    mstore_plan_name(&plan, it->oname), 0) == 0) {
+			    op->act(f, &plan, it) == 0) {
 				it->done = true;
+				done++;
 				continue;
 			}
 			if (it->where != MSTORE_WHERE_UNKNOWN &&
 			    errno != ENOENT) {
-				*error_r = error_fmt("unlink %s/%s: %m",
+				*error_r = error_fmt("%s %s/%s: %m", op->verb,
 				    f->path, mstore_plan_name(&plan,
 				    it->oname));
-				(void)mstore_txn_write(f, mstore_expunge_txn,
+				(void)mstore_txn_write(f, mstore_plan_txn,
 				    &plan, error_r);
 				goto done;
 			}
@@ -1147,13 +1040,13 @@ mstore_expunge(struct mstore_folder *f, const uint32_t *uids, size_t n,
 				/* Gone for good: the sync dropped it. */
 				continue;
 			}
+			/* Renamed meanwhile: sync and try once more. */
 			if (retry == NULL)
 				retry = xreallocarray(NULL, plan.n + 1,
 				    sizeof(*retry));
 			retry[nretry++] = it->uid;
 		}
-		if (mstore_txn_write(f, mstore_expunge_txn, &plan,
-		    error_r) == -1)
+		if (mstore_txn_write(f, mstore_plan_txn, &plan, error_r) == -1)
 			goto done;
 		mstore_plan_deinit(&plan);
 		if (nretry == 0 || pass == 1)
@@ -1164,6 +1057,7 @@ mstore_expunge(struct mstore_folder *f, const uint32_t *uids, size_t n,
 		count = nretry;
 	}
 	ret = 0;
+	*done_r = done;
 	goto out;
 done:
 	mstore_plan_deinit(&plan);
@@ -1171,6 +1065,148 @@ out:
 	free(retry);
 	mstore_folder_unlock(f);
 	return ret;
+}
+
+/* ---- STORE ------------------------------------------------------------- */
+
+struct mstore_store_ctx {
+	enum mstore_store_mode	mode;
+	uint8_t			flags;
+	uint32_t		keywords;
+};
+
+static void
+mstore_store_plan(struct mstore_plan *plan, uint32_t uid,
+    const struct mstore_rec *rec, const char *oname, void *vctx)
+{
+	struct mstore_store_ctx	*ctx = vctx;
+	struct mstore_plan_item	*it;
+	char			 info[64], nname[MSTORE_NAME_MAX + 1];
+	size_t			 blen;
+	uint32_t		 nk;
+	uint8_t			 nf;
+	int			 len;
+
+	switch (ctx->mode) {
+	case MSTORE_STORE_ADD:
+		nf = rec->flags | ctx->flags;
+		nk = rec->keywords | ctx->keywords;
+		break;
+	case MSTORE_STORE_REMOVE:
+		nf = rec->flags & (uint8_t)~ctx->flags;
+		nk = rec->keywords & ~ctx->keywords;
+		break;
+	default:
+		nf = ctx->flags;
+		nk = ctx->keywords;
+		break;
+	}
+	if (nf == rec->flags && nk == rec->keywords)
+		return;
+	blen = mstore_base_len(oname);
+	if (mstore_info_make(oname + blen, nf, nk, info, sizeof(info)) == -1)
+		return;
+	len = snprintf(nname, sizeof(nname), "%.*s%s", (int)blen, oname,
+	    info);
+	if (len < 0 || (size_t)len >= sizeof(nname))
+		return;
+	it = mstore_plan_add(plan);
+	it->uid = uid;
+	it->where = rec->where;
+	it->oflags = rec->flags;
+	it->nflags = nf;
+	it->nkeywords = nk;
+	it->base_len = blen;
+	it->oname = mstore_plan_str(plan, oname, strlen(oname));
+	it->nname = mstore_plan_str(plan, nname, (size_t)len);
+}
+
+static int
+mstore_store_act(struct mstore_folder *f, const struct mstore_plan *plan,
+    const struct mstore_plan_item *it)
+{
+	int	dfd = mstore_where_fd(f, it->where);
+
+	return renameat(dfd, mstore_plan_name(plan, it->oname), dfd,
+	    mstore_plan_name(plan, it->nname));
+}
+
+static int
+mstore_store_put(struct mstore_folder *f, MDB_txn *txn,
+    const struct mstore_plan *plan, const struct mstore_plan_item *it,
+    struct mstore_rec *rec, const char *oname ATTR_UNUSED,
+    struct mstore_meta *m)
+{
+	const char	*nname = mstore_plan_name(plan, it->nname);
+	int		 rc;
+
+	mstore_meta_count(m, true, rec->flags, true, it->nflags);
+	rec->flags = it->nflags;
+	rec->keywords = it->nkeywords;
+	rec->modseq = m->modseq;
+	if ((rc = mstore_rec_put(f, txn, it->uid, rec, nname, strlen(nname),
+	    0)) != 0)
+		return rc;
+	return mstore_namerec_put(f, txn, nname, it->base_len, it->uid,
+	    it->where, nname + it->base_len, 0);
+}
+
+static const struct mstore_plan_op mstore_store_op = {
+	"rename", mstore_store_plan, mstore_store_act, mstore_store_put, true
+};
+
+int
+mstore_store(struct mstore_folder *f, const uint32_t *uids, size_t n,
+    enum mstore_store_mode mode, uint8_t flags, uint32_t keywords,
+    size_t *changed_r, const char **error_r)
+{
+	struct mstore_store_ctx	ctx = { mode, flags & MSTORE_F_ALL, keywords };
+	size_t			changed;
+
+	if (changed_r != NULL)
+		*changed_r = 0;
+	if (mstore_plan_run(f, &mstore_store_op, uids, n, &ctx, &changed,
+	    error_r) == -1)
+		return -1;
+	if (changed_r != NULL)
+		*changed_r = changed;
+	return 0;
+}
+
+/* ---- EXPUNGE ----------------------------------------------------------- */
+
+static int
+mstore_expunge_act(struct mstore_folder *f, const struct mstore_plan *plan,
+    const struct mstore_plan_item *it)
+{
+	return unlinkat(mstore_where_fd(f, it->where),
+	    mstore_plan_name(plan, it->oname), 0);
+}
+
+static int
+mstore_expunge_put(struct mstore_folder *f, MDB_txn *txn,
+    const struct mstore_plan *plan, const struct mstore_plan_item *it,
+    struct mstore_rec *rec, const char *oname ATTR_UNUSED,
+    struct mstore_meta *m)
+{
+	mstore_meta_count(m, true, rec->flags, false, 0);
+	return mstore_rec_del(f, txn, it->uid,
+	    mstore_plan_name(plan, it->oname), it->base_len);
+}
+
+static const struct mstore_plan_op mstore_expunge_op = {
+	"unlink", mstore_plan_as_is, mstore_expunge_act, mstore_expunge_put,
+	true
+};
+
+int
+mstore_expunge(struct mstore_folder *f, const uint32_t *uids, size_t n,
+    const char **error_r)
+{
+	size_t	done;
+
+	return mstore_plan_run(f, &mstore_expunge_op, uids, n, NULL, &done,
+	    error_r);
 }
 
 /* ---- sizes and dates ---------------------------------------------------- */
@@ -1197,15 +1233,20 @@ mstore_msg_open(int dfd, const char *name, struct stat *st_r)
 	return fd;
 }
 
-/* RFC822.SIZE of an LF file: its size plus one per bare LF. */
+/*
+ * Reads fd to its end with bare LFs made CRLF, appended to out unless it
+ * is NULL; *size_r (if not NULL) gets the size so made: RFC822.SIZE.
+ */
 static int
-mstore_file_wsize(int fd, uint64_t *size_r)
+mstore_read_crlf(int fd, struct buf *out, uint64_t *size_r,
+    const char **error_r)
 {
-	char		 *chunk;
-	ssize_t		  r;
-	uint64_t	  size = 0;
-	char		  prev = 0;
-	const char	 *p, *end, *lf;
+	char		*chunk;
+	const char	*p, *end, *lf;
+	ssize_t		 r;
+	uint64_t	 size = 0;
+	char		 prev = 0;
+	bool		 bare;
 
 	chunk = xmalloc(MSTORE_READ_CHUNK);
 	for (;;) {
@@ -1213,8 +1254,8 @@ mstore_file_wsize(int fd, uint64_t *size_r)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			free(chunk);
-			return -1;
+			*error_r = error_fmt("read message: %m");
+			goto fail;
 		}
 		if (r == 0)
 			break;
@@ -1222,45 +1263,61 @@ mstore_file_wsize(int fd, uint64_t *size_r)
 		p = chunk;
 		end = chunk + r;
 		while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-			if ((lf == chunk ? prev : lf[-1]) != '\r')
+			bare = (lf == chunk ? prev : lf[-1]) != '\r';
+			if (bare)
 				size++;
+			if (out != NULL &&
+			    (buf_append(out, p, (size_t)(lf - p)) == -1 ||
+			    buf_append(out, bare ? "\r\n" : "\n",
+			    bare ? 2 : 1) == -1))
+				goto full;
 			p = lf + 1;
 		}
+		if (out != NULL && buf_append(out, p, (size_t)(end - p)) == -1)
+			goto full;
 		prev = end[-1];
 	}
 	free(chunk);
-	*size_r = size;
+	if (size_r != NULL)
+		*size_r = size;
 	return 0;
+full:
+	*error_r = "message larger than the output buffer";
+fail:
+	free(chunk);
+	return -1;
+}
+
+static void
+mstore_stat_plan(struct mstore_plan *plan, uint32_t uid,
+    const struct mstore_rec *rec, const char *oname, void *ctx ATTR_UNUSED)
+{
+	struct mstore_plan_item	*it;
+
+	if (rec->size != 0 && rec->date != 0)
+		return;
+	it = mstore_plan_add(plan);
+	it->uid = uid;
+	it->where = rec->where;
+	it->size = rec->size;
+	it->oname = mstore_plan_str(plan, oname, strlen(oname));
 }
 
 static int
-mstore_stat_txn(struct mstore_folder *f, MDB_txn *txn, void *vctx,
-    const char **error_r)
+mstore_stat_put(struct mstore_folder *f, MDB_txn *txn,
+    const struct mstore_plan *plan ATTR_UNUSED,
+    const struct mstore_plan_item *it, struct mstore_rec *rec,
+    const char *oname, struct mstore_meta *m ATTR_UNUSED)
 {
-	struct mstore_plan	*plan = vctx;
-	struct mstore_plan_item	*it;
-	struct mstore_rec	 rec;
-	const char		*oname;
-	size_t			 i;
-	int			 rc, found;
-
-	for (i = 0; i < plan->n; i++) {
-		it = &plan->items[i];
-		if (!it->done)
-			continue;
-		found = mstore_rec_get(f, txn, it->uid, &rec, &oname, error_r);
-		if (found == -1)
-			return -1;
-		if (found == 0)
-			continue;
-		rec.size = it->size;
-		rec.date = it->date;
-		if ((rc = mstore_rec_put(f, txn, it->uid, &rec, oname,
-		    rec.name_len, 0)) != 0)
-			return rc;
-	}
-	return 0;
+	rec->size = it->size;
+	rec->date = it->date;
+	return mstore_rec_put(f, txn, it->uid, rec, oname, rec->name_len, 0);
 }
+
+/* Its items are stat'ed by mstore_msg_stat() itself, without the lock. */
+static const struct mstore_plan_op mstore_stat_op = {
+	NULL, mstore_stat_plan, NULL, mstore_stat_put, false
+};
 
 int
 mstore_msg_stat(struct mstore_folder *f, const uint32_t *uids, size_t n,
@@ -1268,37 +1325,18 @@ mstore_msg_stat(struct mstore_folder *f, const uint32_t *uids, size_t n,
 {
 	struct mstore_plan	 plan;
 	struct mstore_plan_item	*it;
-	struct mstore_rec	 rec;
 	struct stat		 st;
-	MDB_txn			*txn;
-	const char		*oname, *name;
+	const char		*name, *error;
 	uint64_t		 size;
 	size_t			 i, nretry;
-	int			 pass, found, fd, ret = -1, any;
+	int			 pass, fd, ret = -1, any;
 
 	for (pass = 0; pass < 2; pass++) {
-		mstore_plan_init(&plan);
+		mstore_plan_init(&plan, &mstore_stat_op);
 		nretry = 0;
 		any = 0;
-		if (mstore_txn_read(f, &txn, error_r) == -1)
+		if (mstore_plan_make(f, &plan, uids, n, NULL, error_r) == -1)
 			goto done;
-		for (i = 0; i < n; i++) {
-			found = mstore_rec_get(f, txn, uids[i], &rec, &oname,
-			    error_r);
-			if (found == -1) {
-				mdb_txn_abort(txn);
-				goto done;
-			}
-			if (found == 0 || (rec.size != 0 && rec.date != 0))
-				continue;
-			it = mstore_plan_add(&plan);
-			it->uid = uids[i];
-			it->where = rec.where;
-			it->size = rec.size;
-			it->oname = mstore_plan_str(&plan, oname,
-			    strlen(oname));
-		}
-		mdb_txn_abort(txn);
 		for (i = 0; i < plan.n; i++) {
 			it = &plan.items[i];
 			name = mstore_plan_name(&plan, it->oname);
@@ -1319,14 +1357,14 @@ mstore_msg_stat(struct mstore_folder *f, const uint32_t *uids, size_t n,
 			if (it->size == 0 && mstore_base_wsize(name,
 			    mstore_base_len(name), &size) == 1)
 				it->size = size;
-			if (it->size == 0 &&
-			    mstore_file_wsize(fd, &size) == 0)
+			if (it->size == 0 && mstore_read_crlf(fd, NULL, &size,
+			    &error) == 0)
 				it->size = size;
 			(void)close(fd);
 			it->done = true;
 			any = 1;
 		}
-		if (any && mstore_txn_write(f, mstore_stat_txn, &plan,
+		if (any && mstore_txn_write(f, mstore_plan_txn, &plan,
 		    error_r) == -1)
 			goto done;
 		mstore_plan_deinit(&plan);
@@ -1342,51 +1380,6 @@ done:
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
-/* Appends fd's content to out with bare LFs made CRLF. */
-static int
-mstore_read_crlf(int fd, struct buf *out, const char **error_r)
-{
-	char		*chunk;
-	const char	*p, *end, *lf;
-	ssize_t		 r;
-	char		 prev = 0;
-
-	chunk = xmalloc(MSTORE_READ_CHUNK);
-	for (;;) {
-		r = read(fd, chunk, MSTORE_READ_CHUNK);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			*error_r = error_fmt("read message: %m");
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		p = chunk;
-		end = chunk + r;
-		while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-			if ((lf == chunk ? prev : lf[-1]) != '\r') {
-				if (buf_append(out, p, (size_t)(lf - p)) == -1 ||
-				    buf_append(out, "\r\n", 2) == -1)
-					goto full;
-			} else if (buf_append(out, p,
-			    (size_t)(lf + 1 - p)) == -1)
-				goto full;
-			p = lf + 1;
-		}
-		if (buf_append(out, p, (size_t)(end - p)) == -1)
-			goto full;
-		prev = end[-1];
-	}
-	free(chunk);
-	return 0;
-full:
-	*error_r = "message larger than the output buffer";
-fail:
-	free(chunk);
-	return -1;
-}
 
 int
 mstore_msg_read(struct mstore_folder *f, uint32_t uid, struct buf *out,
@@ -1414,7 +1407,7 @@ mstore_msg_read(struct mstore_folder *f, uint32_t uid, struct buf *out,
 			fd = mstore_msg_open(mstore_where_fd(f, rec.where),
 			    name, &st);
 		if (fd != -1) {
-			ret = mstore_read_crlf(fd, out, error_r);
+			ret = mstore_read_crlf(fd, out, NULL, error_r);
 			(void)close(fd);
 			if (ret == -1) {
 				buf_truncate(out, start);
@@ -1810,6 +1803,11 @@ mstore_size_parts(const char *base, size_t len, char *dst, size_t size)
 	}
 }
 
+/* Its items are linked by mstore_copy() itself, then given UIDs in dst. */
+static const struct mstore_plan_op mstore_copy_op = {
+	NULL, mstore_plan_as_is, NULL, NULL, false
+};
+
 int
 mstore_copy(struct mstore_folder *src, const uint32_t *uids, size_t n,
     struct mstore_folder *dst, uint32_t *src_uids_r, uint32_t *dst_uids_r,
@@ -1839,29 +1837,9 @@ mstore_copy(struct mstore_folder *src, const uint32_t *uids, size_t n,
 	}
 	for (k = 0; k < MSTORE_KEYWORDS_MAX; k++)
 		kwmap[k] = -2;		/* not looked up yet */
-	mstore_plan_init(&plan);
-	if (mstore_txn_read(src, &txn, error_r) == -1)
+	mstore_plan_init(&plan, &mstore_copy_op);
+	if (mstore_plan_make(src, &plan, uids, n, NULL, error_r) == -1)
 		goto out;
-	for (i = 0; i < n; i++) {
-		found = mstore_rec_get(src, txn, uids[i], &rec, &oname,
-		    error_r);
-		if (found == -1) {
-			mdb_txn_abort(txn);
-			goto out;
-		}
-		if (found == 0)
-			continue;
-		it = mstore_plan_add(&plan);
-		it->uid = uids[i];
-		it->where = rec.where;
-		it->nflags = rec.flags;
-		it->nkeywords = rec.keywords;
-		it->size = rec.size;
-		it->date = rec.date;
-		it->base_len = mstore_base_len(oname);
-		it->oname = mstore_plan_str(&plan, oname, strlen(oname));
-	}
-	mdb_txn_abort(txn);
 	nms = xcalloc(plan.n + 1, sizeof(*nms));
 	for (i = 0; i < plan.n; i++) {
 		it = &plan.items[i];

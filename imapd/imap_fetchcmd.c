@@ -166,6 +166,7 @@ imap_fetch_step(struct imap_session *s)
 	struct imap_view	*v = &s->view;
 	struct mstore_snap	*snap = NULL;
 	struct mstore_msg	 rec;
+	struct imap_view_msg	 x;
 	struct imap_msg		 m;
 	enum imap_fetch_error	 kind;
 	const char		*kw[MSTORE_KEYWORDS_MAX], *error;
@@ -188,6 +189,7 @@ imap_fetch_step(struct imap_session *s)
 			j->next++;
 			continue;
 		}
+		imap_view_get(v, seq - 1, &x);
 		if (snap != NULL) {
 			r = mstore_snap_get(snap, j->uids[j->next], &rec,
 			    &error);
@@ -196,13 +198,13 @@ imap_fetch_step(struct imap_session *s)
 			if (r == 0) {
 				/* expunged meanwhile: what the view knows */
 				memset(&rec, 0, sizeof(rec));
-				rec.uid = v->msgs[seq - 1].uid;
-				rec.flags = v->msgs[seq - 1].flags;
-				rec.keywords = v->msgs[seq - 1].keywords;
+				rec.uid = x.uid;
+				rec.flags = x.flags;
+				rec.keywords = x.keywords;
 			}
 		}
-		imap_msg_fill(s, &m, seq, &v->msgs[seq - 1], snap != NULL ?
-		    &rec : NULL, kw, &j->src);
+		imap_msg_fill(s, &m, seq, &x, snap != NULL ? &rec : NULL, kw,
+		    &j->src);
 		j->opts.add_flags = j->nseen > 0 &&
 		    imap_fetch_uid_seen(j, m.uid);
 		buf_reset(j->out);
@@ -288,10 +290,10 @@ imap_cmd_fetch(struct imap_session *s)
 		for (i = 0; i < j->n; i++) {
 			uint32_t seq = imap_view_seq(v, j->uids[i]);
 
-			if (seq != 0 && (v->msgs[seq - 1].flags &
+			if (seq != 0 && (v->flags[seq - 1] &
 			    MSTORE_F_SEEN) == 0) {
 				j->seen[j->nseen++] = j->uids[i];
-				v->msgs[seq - 1].flags |= MSTORE_F_SEEN;
+				v->flags[seq - 1] |= MSTORE_F_SEEN;
 			}
 		}
 		if (j->nseen > 0 && mstore_store(v->folder, j->seen, j->nseen,
@@ -345,6 +347,7 @@ imap_cmd_search(struct imap_session *s)
 	struct imap_msg_source	 src;
 	struct mstore_snap	*snap = NULL;
 	struct mstore_msg	 rec;
+	struct imap_view_msg	 x;
 	struct imap_msg		 m;
 	enum imap_parse_err	 kind;
 	const char		*kw[MSTORE_KEYWORDS_MAX], *error;
@@ -363,7 +366,7 @@ imap_cmd_search(struct imap_session *s)
 	}
 	imap_search_ctx_init(&ctx);
 	ctx.count = v->count;
-	ctx.max_uid = v->count > 0 ? v->msgs[v->count - 1].uid : 0;
+	ctx.max_uid = v->count > 0 ? v->uids[v->count - 1] : 0;
 	ctx.saved = v->saved.ranges != NULL ? &v->saved : NULL;
 	imap_search_prepare(&search, &ctx);
 	imap_src_init(s, &src);
@@ -374,8 +377,7 @@ imap_cmd_search(struct imap_session *s)
 	if (v->count > 0) {
 		uint32_t *all = xreallocarray(NULL, v->count, sizeof(*all));
 
-		for (i = 0; i < v->count; i++)
-			all[i] = v->msgs[i].uid;
+		memcpy(all, v->uids, v->count * sizeof(*all));
 		if (mstore_msg_stat(v->folder, all, v->count, &error) == -1)
 			log_error("user=<%s>: SEARCH: %s", log_safe(s->user),
 			    error);
@@ -385,18 +387,19 @@ imap_cmd_search(struct imap_session *s)
 		goto fail;
 	imap_msg_init(&m);
 	for (i = 0; i < v->count; i++) {
-		r = mstore_snap_get(snap, v->msgs[i].uid, &rec, &error);
+		r = mstore_snap_get(snap, v->uids[i], &rec, &error);
 		if (r == -1)
 			goto fail;
-		imap_msg_fill(s, &m, i + 1, &v->msgs[i], r == 1 ? &rec : NULL,
-		    kw, &src);
+		imap_view_get(v, i, &x);
+		imap_msg_fill(s, &m, i + 1, &x, r == 1 ? &rec : NULL, kw,
+		    &src);
 		r = imap_search_match(&search, &m, &ctx, &error);
 		imap_msg_reset(&m);
 		if (r == -1)
 			goto fail;
 		if (r == 1) {
-			found[n] = s->cmd.uid ? v->msgs[i].uid : i + 1;
-			found_uids[n] = v->msgs[i].uid;
+			found[n] = s->cmd.uid ? v->uids[i] : i + 1;
+			found_uids[n] = v->uids[i];
 			n++;
 		}
 	}

@@ -99,17 +99,47 @@ imap_view_flags(struct imap_session *s)
 	s->view.nkeywords = n;
 }
 
+void
+imap_view_get(const struct imap_view *v, uint32_t i, struct imap_view_msg *m_r)
+{
+	m_r->uid = v->uids[i];
+	m_r->flags = v->flags[i];
+	m_r->keywords = v->keywords != NULL ? v->keywords[i] : 0;
+}
+
+void
+imap_view_set(struct imap_view *v, uint32_t i, const struct imap_view_msg *m)
+{
+	v->uids[i] = m->uid;
+	v->flags[i] = m->flags;
+	if (v->keywords == NULL && m->keywords != 0)
+		v->keywords = xcalloc(v->alloc, sizeof(*v->keywords));
+	if (v->keywords != NULL)
+		v->keywords[i] = m->keywords;
+}
+
+static void
+imap_view_grow(struct imap_view *v, uint32_t alloc)
+{
+	v->uids = xreallocarray(v->uids, alloc, sizeof(*v->uids));
+	v->flags = xreallocarray(v->flags, alloc, sizeof(*v->flags));
+	if (v->keywords != NULL) {
+		v->keywords = xreallocarray(v->keywords, alloc,
+		    sizeof(*v->keywords));
+		memset(v->keywords + v->alloc, 0,
+		    (alloc - v->alloc) * sizeof(*v->keywords));
+	}
+	v->alloc = alloc;
+}
+
 static void
 imap_view_push(struct imap_view *v, const struct mstore_msg *m)
 {
-	if (v->count == v->alloc) {
-		v->alloc = v->alloc == 0 ? 64 : v->alloc * 2;
-		v->msgs = xreallocarray(v->msgs, v->alloc, sizeof(*v->msgs));
-	}
-	v->msgs[v->count].uid = m->uid;
-	v->msgs[v->count].flags = m->flags;
-	v->msgs[v->count].keywords = m->keywords;
-	v->count++;
+	struct imap_view_msg	x = { m->uid, m->flags, m->keywords };
+
+	if (v->count == v->alloc)
+		imap_view_grow(v, v->alloc == 0 ? 64 : v->alloc * 2);
+	imap_view_set(v, v->count++, &x);
 }
 
 static void
@@ -129,7 +159,9 @@ imap_view_close(struct imap_session *s)
 	mstore_watch_free(&v->watch);
 	mstore_folder_close(&v->folder);
 	free(v->name);
-	free(v->msgs);
+	free(v->uids);
+	free(v->flags);
+	free(v->keywords);
 	free(v->saved_ranges);
 	memset(v, 0, sizeof(*v));
 }
@@ -182,11 +214,12 @@ imap_view_update(struct imap_session *s, bool expunges)
 	/* Merge the view (ascending UIDs) with the index. */
 	r = mstore_snap_next(snap, 1, &m, &error);
 	for (i = 0, j = 0; i < old_count; i++) {
-		struct imap_view_msg *x = &v->msgs[i];
+		struct imap_view_msg x;
 
-		while (r == 1 && m.uid < x->uid)
+		imap_view_get(v, i, &x);
+		while (r == 1 && m.uid < x.uid)
 			r = mstore_snap_next(snap, m.uid + 1, &m, &error);
-		if (r != 1 || m.uid != x->uid) {
+		if (r != 1 || m.uid != x.uid) {
 			/* gone */
 			if (expunges) {
 				imap_conn_printf(&s->conn, "* %u EXPUNGE\r\n",
@@ -195,22 +228,22 @@ imap_view_update(struct imap_session *s, bool expunges)
 				continue;
 			}
 			held++;
-			v->msgs[j++] = *x;
+			imap_view_set(v, j++, &x);
 			continue;
 		}
-		if (m.flags != x->flags || m.keywords != x->keywords) {
-			x->flags = m.flags;
-			x->keywords = m.keywords;
-			imap_view_fetch_flags(s, j + 1, x);
+		if (m.flags != x.flags || m.keywords != x.keywords) {
+			x.flags = m.flags;
+			x.keywords = m.keywords;
+			imap_view_fetch_flags(s, j + 1, &x);
 		}
-		v->msgs[j++] = *x;
+		imap_view_set(v, j++, &x);
 		r = mstore_snap_next(snap, m.uid + 1, &m, &error);
 	}
 	v->count = j;
 	/* What is left in the index is new. */
 	old_count = v->count;
 	while (r == 1) {
-		if (v->count == 0 || m.uid > v->msgs[v->count - 1].uid) {
+		if (v->count == 0 || m.uid > v->uids[v->count - 1]) {
 			imap_view_push(v, &m);
 		}
 		r = mstore_snap_next(snap, m.uid + 1, &m, &error);
@@ -219,14 +252,15 @@ imap_view_update(struct imap_session *s, bool expunges)
 		log_error("user=<%s>: %s: %s", log_safe(s->user),
 		    log_safe(v->name), error);
 	mstore_snap_end(&snap);
-	if (v->count != old_count || removed > 0) {
+	/* EXPUNGE alone says the count went down; EXISTS is for growth. */
+	if (v->count != old_count) {
 		imap_conn_printf(&s->conn, "* %u EXISTS\r\n", v->count);
 		if ((s->enabled & IMAP_ENABLE_IMAP4REV2) == 0 &&
 		    v->count != old_count) {
 			uint32_t total = 0;
 
 			for (i = 0; i < v->count; i++)
-				if (imap_view_recent(s, v->msgs[i].uid))
+				if (imap_view_recent(s, v->uids[i]))
 					total++;
 			imap_conn_printf(&s->conn, "* %u RECENT\r\n", total);
 		}
@@ -291,12 +325,10 @@ imap_cmd_select(struct imap_session *s, bool readonly)
 	v->modseq = mstore_folder_modseq(v->folder);
 	v->uidnext = mstore_folder_uidnext(v->folder);
 	v->uidvalidity = mstore_folder_uidvalidity(v->folder);
-	if (mstore_snap_count(snap) > 0) {
-		v->alloc = mstore_snap_count(snap);
-		v->msgs = xreallocarray(NULL, v->alloc, sizeof(*v->msgs));
-	}
+	if (mstore_snap_count(snap) > 0)
+		imap_view_grow(v, mstore_snap_count(snap));
 	while ((r = mstore_snap_next(snap, v->count == 0 ? 1 :
-	    v->msgs[v->count - 1].uid + 1, &m, &error)) == 1) {
+	    v->uids[v->count - 1] + 1, &m, &error)) == 1) {
 		imap_view_push(v, &m);
 		if (unseen == 0 && (m.flags & MSTORE_F_SEEN) == 0)
 			unseen = v->count;
@@ -309,7 +341,7 @@ imap_cmd_select(struct imap_session *s, bool readonly)
 	imap_conn_printf(&s->conn, "* %u EXISTS\r\n", v->count);
 	if ((s->enabled & IMAP_ENABLE_IMAP4REV2) == 0) {
 		for (i = 0; i < v->count; i++)
-			if (imap_view_recent(s, v->msgs[i].uid))
+			if (imap_view_recent(s, v->uids[i]))
 				recent++;
 		imap_conn_printf(&s->conn, "* %u RECENT\r\n", recent);
 		if (unseen > 0)
@@ -466,7 +498,7 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 		uid = true;
 	} else if (uid)
 		(void)imap_parse_seqset_normalize(set, v->count > 0 ?
-		    v->msgs[v->count - 1].uid : 0);
+		    v->uids[v->count - 1] : 0);
 	else if (imap_parse_seqset_normalize(set, v->count) &&
 	    v->count > 0) {
 		/* In an empty mailbox "1:*" names nothing, as in Cyrus. */
@@ -480,7 +512,7 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 		imap_parse_seqset_iter_init(&it, set);
 		while (imap_parse_seqset_iter_next(&it, &n32))
 			if (n32 >= 1 && n32 <= v->count)
-				uids[n++] = v->msgs[n32 - 1].uid;
+				uids[n++] = v->uids[n32 - 1];
 		*n_r = n;
 		return uids;
 	}
@@ -494,14 +526,14 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 	hi = v->count;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (v->msgs[mid].uid < set->ranges[0].lo)
+		if (v->uids[mid] < set->ranges[0].lo)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	for (; lo < v->count; lo++)
-		if (imap_parse_seqset_contains(set, v->msgs[lo].uid))
-			uids[n++] = v->msgs[lo].uid;
+		if (imap_parse_seqset_contains(set, v->uids[lo]))
+			uids[n++] = v->uids[lo];
 	*n_r = n;
 	return uids;
 }
@@ -513,12 +545,12 @@ imap_view_seq(const struct imap_view *v, uint32_t uid)
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (v->msgs[mid].uid < uid)
+		if (v->uids[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < v->count && v->msgs[lo].uid == uid ? lo + 1 : 0;
+	return lo < v->count && v->uids[lo] == uid ? lo + 1 : 0;
 }
 
 /* A set of UIDs in the compact form of UIDPLUS ("1:3,7"). */
@@ -599,16 +631,17 @@ imap_cmd_store(struct imap_session *s)
 	/* Report (unless .SILENT) and remember the flags now stored. */
 	if (n > 0 && mstore_snap_begin(v->folder, &snap, &error) == 0) {
 		for (i = 0; i < n; i++) {
-			struct imap_view_msg *x;
+			struct imap_view_msg x;
 
 			if (mstore_snap_get(snap, uids[i], &m, &error) != 1 ||
 			    (seq = imap_view_seq(v, uids[i])) == 0)
 				continue;
-			x = &v->msgs[seq - 1];
-			x->flags = m.flags;
-			x->keywords = m.keywords;
+			x.uid = uids[i];
+			x.flags = m.flags;
+			x.keywords = m.keywords;
+			imap_view_set(v, seq - 1, &x);
 			if (!st.silent)
-				imap_view_fetch_flags(s, seq, x);
+				imap_view_fetch_flags(s, seq, &x);
 		}
 		mstore_snap_end(&snap);
 	}

@@ -9,6 +9,10 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1000,6 +1004,7 @@ imap_session_new(struct imapd *d, int fd, const char *user,
 	struct mstore		*store;
 	const char		*error;
 	unsigned int		 same = 0;
+	int			 one = 1;
 	bool			 unused;
 
 	TAILQ_FOREACH(o, &d->sessions, entry)
@@ -1030,6 +1035,12 @@ imap_session_new(struct imapd *d, int fd, const char *user,
 		log_error("user=<%s>: %s", log_safe(user), error);
 		return NULL;
 	}
+	/*
+	 * Replies go out at once: without this the last short segment of a
+	 * response can wait for the client's delayed ACK (40 ms).  A
+	 * socketpair from imap-login (TLS) refuses it, which is fine.
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bev = bufferevent_socket_new(service_base(d->sv), fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {

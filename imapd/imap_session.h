@@ -41,7 +41,13 @@ struct imap_view {
 	uint32_t		 first_recent;	/* this session's \Recent */
 	uint64_t		 modseq;	/* changes seen */
 	unsigned int		 nkeywords;	/* keywords reported */
-	struct imap_view_msg	*msgs;		/* by sequence number - 1 */
+	/*
+	 * By sequence number - 1, in three arrays so that a session costs
+	 * 5 bytes per message while no message has a keyword.
+	 */
+	uint32_t		*uids;
+	uint8_t			*flags;
+	uint32_t		*keywords;	/* NULL: none has any */
 	uint32_t		 count;
 	uint32_t		 alloc;
 	struct imap_seqset	 saved;		/* SEARCHRES "$" (UIDs) */
@@ -134,6 +140,11 @@ void	imap_view_close(struct imap_session *s);
  */
 uint32_t *imap_set_uids(struct imap_session *s, struct imap_seqset *set,
 	    bool uid, size_t *n_r);
+/* Message i (sequence number i + 1) of the view, as a value. */
+void	imap_view_get(const struct imap_view *v, uint32_t i,
+	    struct imap_view_msg *m_r);
+void	imap_view_set(struct imap_view *v, uint32_t i,
+	    const struct imap_view_msg *m);
 /* The sequence number of uid in the view, or 0 when it has none. */
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 void	imap_fetch_job_free(struct imap_fetch_job **jp);

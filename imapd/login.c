@@ -17,6 +17,9 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,10 +590,13 @@ login_accept(struct service *sv, int fd, const struct service_listener *li,
 	char			 addr[64];
 	const char		*error;
 	unsigned int		 others = 0;
+	int			 one = 1;
 	bool			 tls = strcmp(li->role, "imaps") == 0;
 
 	if (peer == NULL || net_addr_str(peer, addr, sizeof(addr)) == -1)
 		(void)snprintf(addr, sizeof(addr), "unknown");
+	/* Small replies go out at once (no delayed-ACK stall). */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (tls) {
 		if (l->tls == NULL) {
 			log_warning("imaps listener %s without tls_cert_file: "

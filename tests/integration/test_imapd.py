@@ -698,3 +698,65 @@ def test_three_sessions_and_exists_during_fetch(srv):
     assert s[1].response("EXPUNGE")[1] == [b"1"]
     for x in s:
         x.logout()
+
+
+def test_more_commands(srv):
+    """NAMESPACE, ID, CHECK, UNSELECT, CLOSE, UID EXPUNGE, ESEARCH and
+    SEARCHRES, LIST-EXTENDED with SPECIAL-USE, STATUS and CHILDREN,
+    BINARY, RFC822.*, MULTIAPPEND-style APPEND, RENAME INBOX."""
+    r = Raw(srv.ports[0])
+    _, t = r.cmd("a", "LOGIN bob@example.test bob-secret-2")
+    assert t.startswith("a OK")
+    lines, t = r.cmd("b", "NAMESPACE")
+    assert lines == ['* NAMESPACE (("" "/")) NIL NIL\r\n'] and "OK" in t
+    lines, t = r.cmd("c", 'ID ("name" "pytest")')
+    assert lines[0].startswith("* ID (") and "OK" in t
+    _, t = r.cmd("d", "CREATE More")
+    r.send("e APPEND More (\\Seen) {%d+}\r\n" % len(msg(1)))
+    r.send(msg(1))
+    r.send(" {%d+}\r\n" % len(msg(2)))
+    r.send(msg(2) + b"\r\n")
+    _, t = r.until("e")
+    assert re.match(r"e OK \[APPENDUID \d+ 1:2\]", t), t
+    lines, t = r.cmd("f", 'LIST (SPECIAL-USE) "" "*" RETURN (STATUS '
+                     '(MESSAGES UNSEEN) CHILDREN)')
+    text = "".join(lines)
+    assert '"/" Sent' in text and '"/" More' not in text, text
+    assert "* STATUS Sent (MESSAGES 0 UNSEEN 0)" in text, text
+    lines, t = r.cmd("g", 'LIST "" "*" RETURN (STATUS (MESSAGES))')
+    assert "* STATUS More (MESSAGES 2)\r\n" in lines, lines
+    _, t = r.cmd("h", "SELECT More")
+    assert "OK [READ-WRITE]" in t
+    _, t = r.cmd("i", "CHECK")
+    assert t.startswith("i OK")
+    lines, t = r.cmd("j", "UID SEARCH RETURN (MIN MAX COUNT SAVE) UNSEEN")
+    assert lines == ['* ESEARCH (TAG "j") UID MIN 2 MAX 2 COUNT 1\r\n'], lines
+    lines, t = r.cmd("k", "UID FETCH $ (FLAGS)")
+    assert len(lines) == 1 and "UID 2" in lines[0], lines
+    lines, t = r.cmd("l", "FETCH 1 (BINARY.SIZE[1] RFC822.HEADER)")
+    assert "BINARY.SIZE[1] %d" % len(msg(1).split(b"\r\n\r\n", 1)[1]) \
+        in lines[0], lines
+    lines, t = r.cmd("m", "FETCH 2 (BINARY.PEEK[1])")
+    assert lines[0].startswith("* 2 FETCH (BINARY[1] {"), lines
+    _, t = r.cmd("n", "STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+    assert t.startswith("n OK")
+    lines, t = r.cmd("o", "UID EXPUNGE 1")
+    assert lines == ["* 1 EXPUNGE\r\n"], lines
+    _, t = r.cmd("p", "UNSELECT")
+    assert t.startswith("p OK")
+    _, t = r.cmd("q", "SELECT More")
+    lines, t = r.cmd("r", "CLOSE")
+    assert lines == [] and t.startswith("r OK")
+    lines, t = r.cmd("s", "STATUS More (MESSAGES)")
+    assert lines == ["* STATUS More (MESSAGES 0)\r\n"], lines
+    # RENAME INBOX: the messages move, INBOX stays and is empty
+    _, t = r.cmd("t", "APPEND INBOX {%d+}\r\n%s" % (len(msg(5)),
+                                                  msg(5).decode()))
+    _, t = r.cmd("u", "RENAME INBOX Old-Inbox")
+    assert t.startswith("u OK"), t
+    lines, t = r.cmd("v", "STATUS INBOX (MESSAGES)")
+    assert "MESSAGES 0" in lines[0]
+    lines, t = r.cmd("w", "STATUS Old-Inbox (MESSAGES)")
+    assert "MESSAGES 1" in lines[0]
+    _, t = r.cmd("x", "LOGOUT")
+    r.close()
