@@ -760,3 +760,60 @@ def test_more_commands(srv):
     assert "MESSAGES 1" in lines[0]
     _, t = r.cmd("x", "LOGOUT")
     r.close()
+
+
+def test_nul_bytes_and_session_limit(srv):
+    """A NUL in LOGIN's literal is refused; in an APPEND message it is data.
+    The 21st session of one user (imapd_max_user_connections = 20) gets
+    NO [LIMIT]."""
+    r = Raw(srv.ports[0])
+    r.send("a LOGIN {4}\r\n")
+    assert r.line().startswith("+")
+    r.send(b"a\0lc {14}\r\n")
+    r.line()
+    r.send("alice-secret-1\r\n")
+    _, t = r.until("a")
+    assert t.startswith("a BAD") or t.startswith("a NO"), t
+    _, t = r.cmd("b", "LOGIN alice@example.test alice-secret-1")
+    assert t.startswith("b OK"), t
+    body = b"Subject: nul\r\n\r\nbefore\0after\r\n"
+    r.send(b"c APPEND INBOX {%d+}\r\n" % len(body) + body + b"\r\n")
+    _, t = r.until("c")
+    assert t.startswith("c OK"), t
+    r.close()
+    sessions = [login(srv, "bob@example.test") for _ in range(20)]
+    m = imaplib.IMAP4("127.0.0.1", srv.ports[0], timeout=TIMEOUT)
+    with pytest.raises(imaplib.IMAP4.error, match="LIMIT"):
+        m.login("bob@example.test", USERS["bob@example.test"])
+    for x in sessions:
+        x.logout()
+
+
+def test_idle_sees_a_maildir_drop_within_a_second(srv):
+    """A message written into new/ the way the delivery agent does (tmp/,
+    then rename) reaches a session in IDLE within a second."""
+    a = login(srv)
+    a.select("INBOX")
+    maildir = srv.mail / "example.test" / "alice" / "Maildir"
+    drop = {}
+
+    def deliver():
+        name = f"{int(time.time())}.M1P1Q1.test,S={len(msg(77))}"
+        tmp = maildir / "tmp" / name
+        tmp.write_bytes(msg(77).replace(b"\r\n", b"\n"))
+        if ph.is_root():
+            os.chown(tmp, pwd.getpwnam("nobody").pw_uid, -1)
+        drop["t"] = time.monotonic()
+        os.rename(tmp, maildir / "new" / name)
+    threading.Timer(0.3, deliver).start()
+    tag = a._new_tag().decode()
+    a.send(f"{tag} IDLE\r\n".encode())
+    assert a.readline().startswith(b"+")
+    line = a.readline()
+    seen = time.monotonic()
+    assert b"EXISTS" in line, line
+    assert seen - drop["t"] < 1.0, seen - drop["t"]
+    a.send(b"DONE\r\n")
+    while not a.readline().startswith(tag.encode()):
+        pass
+    a.logout()
