@@ -570,9 +570,19 @@ smtp_session_received(struct smtp_session *s, const char *qid,
     struct buf *b)
 {
 	char	date[64];
+	SSL	*ssl;
 
 	if (str_date(date, sizeof(date), time(NULL), true) == -1)
 		return -1;
+	/*
+	 * A client that talks right after the handshake may be read before
+	 * the handshake's event has run: take the summary from the session.
+	 */
+	if (s->tls && s->tls_info[0] == '\0' &&
+	    (ssl = tls_bufferevent_ssl(s->bev)) != NULL &&
+	    SSL_is_init_finished(ssl) && tls_info_format(ssl, s->tls_info,
+	    sizeof(s->tls_info)) == 0)
+		s->tls_ready = true;
 	if (buf_printf(b, "Received: from %s (unknown [%s])\r\n",
 	    s->helo != NULL ? s->helo : "unknown", s->addr) == -1)
 		return -1;
