@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "mbox_name.h"
+#include "str.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
@@ -234,22 +235,6 @@ mbox_name_encode(struct mbox_name_out *o, const char *in, size_t len,
 	return 0;
 }
 
-static int
-mbox_name_b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
-
 /*
  * Appends code point c to out unless that takes out past start + max
  * bytes.  Returns 0, or -1 with *error_r (too_long, or out full).
@@ -318,7 +303,7 @@ mbox_name_decode(const char *in, size_t len, struct buf *out, size_t max,
 			}
 			if (p[i] == '-')
 				break;
-			if ((v = mbox_name_b64_value(p[i++])) == -1) {
+			if ((v = str_base64_value(p[i++], ',')) == -1) {
 				*error_r = "invalid base64 in modified UTF-7";
 				goto fail;
 			}

@@ -118,3 +118,19 @@ str_date(char *buf, size_t size, time_t t, bool zone_comment)
 		return -1;
 	return 0;
 }
+
+int
+str_base64_value(unsigned char c, char c63)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == (unsigned char)c63)
+		return 63;
+	return -1;
+}

@@ -44,5 +44,11 @@ char	*str_lower(char *s);
 int	str_date(char *buf, size_t size, time_t t, bool zone_comment) ATTR_WUR;
 /* Skips leading spaces and tabs. */
 const char *str_skip_ws(const char *s);
+/*
+ * The value of base64 digit c (RFC 4648: A-Z a-z 0-9 "+" then c63, which
+ * is "/" in base64 and "," in IMAP's modified base64, RFC 3501 5.1.3), or
+ * -1 when c is none.
+ */
+int	str_base64_value(unsigned char c, char c63);
 
 #endif

@@ -114,7 +114,7 @@ imap_append_literal(struct imap_session *s, const struct imap_scan *st,
 		if (j->folder == NULL) {
 			if (code == MSTORE_E_NONEXISTENT)
 				imap_reply_no(s, "[TRYCREATE] Mailbox doesn't "
-				    "exist: %s", log_safe(name.data));
+				    "exist.");
 			else {
 				if (code == MSTORE_E_INTERNAL)
 					log_error("user=<%s>: APPEND %s: %s",

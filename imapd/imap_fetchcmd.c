@@ -26,9 +26,6 @@
 #include "imap_session.h"
 #include "common/banned.h"
 
-/* Messages rendered between two looks at the output. */
-#define FETCH_STEP	256
-
 struct imap_fetch_job {
 	struct imap_fetch	 fetch;		/* in the command's arena */
 	uint32_t		*uids;
@@ -146,16 +143,9 @@ imap_fetch_job_free(struct imap_fetch_job **jp)
 static bool
 imap_fetch_uid_seen(const struct imap_fetch_job *j, uint32_t uid)
 {
-	size_t	lo = 0, hi = j->nseen, mid;
+	size_t	i = imap_uid_lower_bound(j->seen, j->nseen, uid);
 
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (j->seen[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < j->nseen && j->seen[lo] == uid;
+	return i < j->nseen && j->seen[i] == uid;
 }
 
 /* Renders messages until done or the output is full; true when done. */
@@ -171,19 +161,15 @@ imap_fetch_step(struct imap_session *s)
 	enum imap_fetch_error	 kind;
 	const char		*kw[MSTORE_KEYWORDS_MAX], *error;
 	uint32_t		 seq;
-	size_t			 step = 0;
 	int			 r;
 
 	if (j->index && mstore_snap_begin(v->folder, &snap, &error) == -1)
 		goto fail;
 	imap_msg_init(&m);
+	/* One look at the output per message: it costs a length read. */
 	while (j->next < j->n) {
-		if (++step > FETCH_STEP) {
-			step = 0;
-			if (imap_conn_output_len(&s->conn) >
-			    IMAP_CONN_OUTPUT_HIGH)
-				break;
-		}
+		if (imap_conn_output_len(&s->conn) > IMAP_CONN_OUTPUT_HIGH)
+			break;
 		seq = imap_view_seq(v, j->uids[j->next]);
 		if (seq == 0) {
 			j->next++;
@@ -280,8 +266,12 @@ imap_cmd_fetch(struct imap_session *s)
 	j->index = j->content || (j->fetch.items &
 	    ((1u << IMAP_FETCH_RFC822_SIZE) |
 	    (1u << IMAP_FETCH_INTERNALDATE))) != 0;
-	/* Sizes and dates the index does not know yet: one pass first. */
-	if (j->index && j->n > 0 &&
+	/*
+	 * Sizes and dates the index does not know yet, one pass first, only
+	 * when asked for (a size without ",W=" costs a read of the file).
+	 */
+	if ((j->fetch.items & ((1u << IMAP_FETCH_RFC822_SIZE) |
+	    (1u << IMAP_FETCH_INTERNALDATE))) != 0 && j->n > 0 &&
 	    mstore_msg_stat(v->folder, j->uids, j->n, &error) == -1)
 		log_error("user=<%s>: FETCH: %s", log_safe(s->user), error);
 	/* \Seen before the content goes out (RFC 9051 6.4.5). */
@@ -311,6 +301,33 @@ imap_cmd_fetch(struct imap_session *s)
 }
 
 /* ---- SEARCH ------------------------------------------------------------- */
+
+/*
+ * Whether a SEARCH program reads sizes or internal dates (SENT* falls back
+ * to the internal date): only then are unknown ones filled in first.
+ * Nesting is bounded by imapd_max_search_keys' depth limit.
+ */
+static bool
+imap_search_needs_stat(const struct imap_search_node *n)
+{
+	for (; n != NULL; n = n->next) {
+		switch (n->key) {
+		case IMAP_SEARCH_LARGER:
+		case IMAP_SEARCH_SMALLER:
+		case IMAP_SEARCH_BEFORE:
+		case IMAP_SEARCH_ON:
+		case IMAP_SEARCH_SINCE:
+		case IMAP_SEARCH_SENTBEFORE:
+		case IMAP_SEARCH_SENTON:
+		case IMAP_SEARCH_SENTSINCE:
+			return true;
+		default:
+			if (n->child != NULL && imap_search_needs_stat(n->child))
+				return true;
+		}
+	}
+	return false;
+}
 
 /* The result of SEARCH ... RETURN (SAVE): "$" for later commands. */
 static void
@@ -374,7 +391,7 @@ imap_cmd_search(struct imap_session *s)
 	    sizeof(*found));
 	found_uids = xreallocarray(NULL, v->count > 0 ? v->count : 1,
 	    sizeof(*found_uids));
-	if (v->count > 0) {
+	if (v->count > 0 && imap_search_needs_stat(search.root)) {
 		uint32_t *all = xreallocarray(NULL, v->count, sizeof(*all));
 
 		memcpy(all, v->uids, v->count * sizeof(*all));

@@ -486,8 +486,9 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 {
 	struct imap_view	*v = &s->view;
 	struct imap_seqset_iter	 it;
-	uint32_t		*uids, n32, lo, hi, mid;
-	size_t			 n = 0, cap;
+	uint32_t		*uids, n32;
+	size_t			 n = 0, cap, i;
+	unsigned int		 r;
 	uint64_t		 count;
 
 	*n_r = 0;
@@ -516,41 +517,39 @@ imap_set_uids(struct imap_session *s, struct imap_seqset *set, bool uid,
 		*n_r = n;
 		return uids;
 	}
-	/* UIDs: walk the view, keeping those in the set. */
+	/* UIDs: each range's messages of the view (ranges are disjoint). */
 	cap = v->count > 0 ? v->count : 1;
 	uids = xreallocarray(NULL, cap, sizeof(*uids));
-	if (set->nranges == 0 || v->count == 0)
-		return uids;
-	/* binary search for the first view entry >= the set's first UID */
-	lo = 0;
-	hi = v->count;
+	for (r = 0; r < set->nranges; r++)
+		for (i = imap_uid_lower_bound(v->uids, v->count,
+		    set->ranges[r].lo); i < v->count &&
+		    v->uids[i] <= set->ranges[r].hi; i++)
+			uids[n++] = v->uids[i];
+	*n_r = n;
+	return uids;
+}
+
+size_t
+imap_uid_lower_bound(const uint32_t *a, size_t n, uint32_t uid)
+{
+	size_t	lo = 0, hi = n, mid;
+
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < set->ranges[0].lo)
+		if (a[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (; lo < v->count; lo++)
-		if (imap_parse_seqset_contains(set, v->uids[lo]))
-			uids[n++] = v->uids[lo];
-	*n_r = n;
-	return uids;
+	return lo;
 }
 
 uint32_t
 imap_view_seq(const struct imap_view *v, uint32_t uid)
 {
-	uint32_t	lo = 0, hi = v->count, mid;
+	size_t	i = imap_uid_lower_bound(v->uids, v->count, uid);
 
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < v->count && v->uids[lo] == uid ? lo + 1 : 0;
+	return i < v->count && v->uids[i] == uid ? (uint32_t)i + 1 : 0;
 }
 
 /* A set of UIDs in the compact form of UIDPLUS ("1:3,7"). */

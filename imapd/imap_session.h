@@ -145,6 +145,8 @@ void	imap_view_get(const struct imap_view *v, uint32_t i,
 	    struct imap_view_msg *m_r);
 void	imap_view_set(struct imap_view *v, uint32_t i,
 	    const struct imap_view_msg *m);
+/* The first index of the ascending a[0..n) whose UID is >= uid (or n). */
+size_t	imap_uid_lower_bound(const uint32_t *a, size_t n, uint32_t uid);
 /* The sequence number of uid in the view, or 0 when it has none. */
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 void	imap_fetch_job_free(struct imap_fetch_job **jp);

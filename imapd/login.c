@@ -623,7 +623,7 @@ login_accept(struct service *sv, int fd, const struct service_listener *li,
 	    sizeof(s->local)) == -1)
 		(void)snprintf(s->local, sizeof(s->local), "unknown");
 	imap_parse_cmd_init(&s->cmd);
-	if (!imapd_is_loopback(addr) && !cidr_list_match(cfg->mynetworks, addr))
+	if (!cidr_list_match(cfg->mynetworks, addr))
 		TAILQ_FOREACH(o, &l->sessions, entry)
 			if (strcmp(o->conn.addr, addr) == 0)
 				others++;

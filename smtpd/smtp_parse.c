@@ -880,22 +880,6 @@ smtp_parse_rcpt_params(const char *rest, bool smtputf8,
 
 /* ---- base64 (AUTH) ---------------------------------------------------- */
 
-static int
-smtp_parse_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int
 smtp_parse_base64(const char *src, size_t len, uint8_t *dst, size_t size)
 {
@@ -912,8 +896,8 @@ smtp_parse_base64(const char *src, size_t len, uint8_t *dst, size_t size)
 				pad++;
 				continue;
 			}
-			if (pad > 0 || (v[j] = smtp_parse_b64_value(
-			    (unsigned char)src[i + j])) == -1)
+			if (pad > 0 || (v[j] = str_base64_value(
+			    (unsigned char)src[i + j], '/')) == -1)
 				return -1;
 		}
 		/* UNSAFE: o + 3 <= size checked before each group. */

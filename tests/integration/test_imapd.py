@@ -104,6 +104,9 @@ def build(root, top, extra=(), delivery=False, users=USERS):
         "imapd_max_bad_commands = 5",
         "imapd_login_timeout = 20s",
     ]
+    # A test's extra lines replace these.
+    mine = {e.split("=", 1)[0].strip() for e in extra}
+    lines = [ln for ln in lines if ln.split("=", 1)[0].strip() not in mine]
     inst.extra = lines + list(extra)
     inst.write_config()
     for address, password in users.items():
@@ -817,3 +820,34 @@ def test_idle_sees_a_maildir_drop_within_a_second(srv):
     while not a.readline().startswith(tag.encode()):
         pass
     a.logout()
+
+
+def test_login_limits(tmp_path, tmp_path_factory):
+    """Before login: imapd_max_login_commands, imapd_max_connections_per_client
+    (127.0.0.1 outside mynetworks here) and imapd_login_timeout."""
+    inst = build(tmp_path, tmp_path_factory.getbasetemp().parent,
+                 extra=["mynetworks = 127.0.0.2/32",
+                        "imapd_max_login_commands = 3",
+                        "imapd_max_connections_per_client = 2",
+                        "imapd_login_timeout = 2s"])
+    try:
+        r = Raw(inst.ports[0])
+        for i in range(3):
+            _, t = r.cmd(f"a{i}", "NOOP")
+            assert t.startswith(f"a{i} OK"), t
+        lines, t = r.cmd("a3", "NOOP")
+        assert any(ln.startswith("* BYE") for ln in lines), lines
+        assert r.closed()
+        r1, r2 = Raw(inst.ports[0]), Raw(inst.ports[0])
+        assert r1.greeting.startswith("* OK") and r2.greeting.startswith("* OK")
+        r3 = Raw(inst.ports[0])
+        assert r3.greeting.startswith("* BYE"), r3.greeting
+        assert r3.closed()
+        t0 = time.monotonic()
+        assert r1.line().startswith("* BYE")     # the login timeout
+        assert 1.0 < time.monotonic() - t0 < 5.0
+        assert r1.closed()
+        for x in (r1, r2, r3):
+            x.close()
+    finally:
+        ts.finish(inst)
